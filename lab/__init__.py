@@ -1,0 +1,1 @@
+"""Dynamic Task Mapping Lab helpers."""

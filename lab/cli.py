@@ -1,0 +1,135 @@
+"""`lab` command line: up | down | status | logs | jupyter | airflow (and bench, when installed).
+
+    lab up                 start the local Airflow (reuses a healthy one) and wait until healthy
+    lab down               stop it, every process of it
+    lab status             is it running and healthy, where, how much memory
+    lab logs [component]   tail a component's log (scheduler, api-server, dag-processor, triggerer)
+    lab jupyter            Airflow up, JupyterLab in the foreground; Ctrl-C stops both
+    lab airflow ARGS...    the `airflow` CLI against the lab's Airflow home
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+from lab import airflow_local
+from lab.config import settings
+
+
+def cmd_up(args) -> int:
+    try:
+        airflow_local.up(timeout=args.timeout)
+    except airflow_local.AirflowStartError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    print(f"Airflow UI: {settings().url}")
+    return 0
+
+
+def cmd_down(args) -> int:
+    airflow_local.down()
+    return 0
+
+
+def cmd_status(args) -> int:
+    report = airflow_local.status()
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        state = "healthy" if report["healthy"] else ("running, NOT healthy" if report["running"] else "stopped")
+        print(f"Airflow {state} at {report['url']} (home {report['airflow_home']})")
+        if report["running"]:
+            print(f"  {report['processes']} processes, {report['pss_mib']} MiB (PSS)")
+            for name, pid in report["components"].items():
+                print(f"  {name:14} pid {pid}")
+            if not report["healthy"]:
+                print(f"  health: {report['health']}\n  see `lab logs scheduler`", file=sys.stderr)
+    return 0 if report["healthy"] or not report["running"] else 1
+
+
+def cmd_logs(args) -> int:
+    cfg = settings()
+    path = airflow_local.log_dir(cfg) / f"{args.component}.log"
+    if args.follow:
+        return subprocess.call(["tail", "-n", str(args.lines), "-F", str(path)])
+    print(airflow_local.tail(path, args.lines))
+    return 0
+
+
+def cmd_jupyter(args) -> int:
+    """Airflow up (if not already), JupyterLab in the foreground; stop what we started on exit."""
+    cfg = settings()
+    already = airflow_local.status(cfg)["healthy"]
+    if cmd_up(argparse.Namespace(timeout=args.timeout)) != 0:
+        return 1
+    if airflow_local.port_in_use(cfg.jupyter_port):
+        print(f"ERROR: port {cfg.jupyter_port} is taken: LAB_JUPYTER_PORT=8899 make lab", file=sys.stderr)
+        return 1
+    print(f"\nAirflow UI:  {cfg.url}\nJupyterLab:  http://127.0.0.1:{cfg.jupyter_port}/lab (Ctrl-C stops both)\n")
+    jupyter = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyter", "lab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={cfg.jupyter_port}",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.root_dir={cfg.repo_root / 'notebooks'}",
+        ],
+    )
+    try:
+        return jupyter.wait()
+    except KeyboardInterrupt:
+        jupyter.terminate()
+        try:
+            jupyter.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            jupyter.kill()
+        return 0
+    finally:
+        if not already:
+            airflow_local.down()
+        else:
+            print("Airflow was running before `make lab`: left running (`make down` stops it)")
+
+
+def cmd_airflow(args) -> int:
+    return airflow_local.run_airflow_cli(args.args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("up", help="start the local Airflow")
+    p.add_argument("--timeout", type=float, default=240)
+    p.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop the local Airflow").set_defaults(func=cmd_down)
+    p = sub.add_parser("status", help="is the local Airflow healthy")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("logs", help="a component's log")
+    p.add_argument("component", nargs="?", default="scheduler")
+    p.add_argument("-n", "--lines", type=int, default=50)
+    p.add_argument("-f", "--follow", action="store_true")
+    p.set_defaults(func=cmd_logs)
+    p = sub.add_parser("jupyter", help="Airflow + JupyterLab in the foreground")
+    p.add_argument("--timeout", type=float, default=240)
+    p.set_defaults(func=cmd_jupyter)
+    p = sub.add_parser("airflow", help="the airflow CLI on the lab's home")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_airflow)
+    try:
+        from lab import bench  # noqa: F401  (optional: the benchmark adds `lab bench`)
+
+        if hasattr(bench, "add_cli"):
+            bench.add_cli(sub)
+    except ImportError:
+        pass
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
