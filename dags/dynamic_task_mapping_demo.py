@@ -16,18 +16,14 @@ every DAG of the lab shares.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
-from importlib.metadata import version
-from pathlib import Path
 
 from airflow.sdk import Param, dag, task
 
 from lab.config import settings
+from lab.venv import partition_venv
 
 CFG = settings()
-DUCKDB_REQUIREMENT = f"duckdb=={version('duckdb')}"  # the version uv.lock installed
-VENV_CACHE = Path(os.environ.get("AIRFLOW_HOME", CFG.airflow_home)) / "venv-cache"
 
 
 @dag(
@@ -69,9 +65,8 @@ def dynamic_task_mapping_demo():
 
     @task.virtualenv(
         task_display_name="Process partition",
-        requirements=[DUCKDB_REQUIREMENT],
-        venv_cache_path=str(VENV_CACHE),
-        system_site_packages=False,
+        # duckdb pinned to the locked version, venv cached under the Airflow home (lab/venv.py)
+        **partition_venv(),
         map_index_template="Partition: {{ task.op_kwargs['date_str'] }}",
     )
     def process_partition(date_str: str, events_per_partition: int, lake_dir: str, repo_root: str) -> dict:

@@ -227,18 +227,43 @@ def _spawn(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
         )
 
 
+def prepare(cfg: Settings | None = None, env: dict | None = None, say=print) -> None:
+    """Everything that needs no running Airflow: migrate the metadata DB, build the cached virtualenv.
+
+    Done once at `make setup` (and again, quickly, at every `up`), so that afterwards tasks
+    run without network.
+    """
+    cfg = cfg or settings()
+    env = env or airflow_env(cfg)
+    logs = log_dir(cfg)
+    logs.mkdir(parents=True, exist_ok=True)
+    say(f"Preparing the metadata database in {cfg.airflow_home} ...")
+    migrate = subprocess.run(["airflow", "db", "migrate"], env=env, capture_output=True, text=True, cwd=cfg.airflow_home)
+    (logs / "db-migrate.log").write_text(migrate.stdout + migrate.stderr)
+    if migrate.returncode != 0:
+        raise AirflowStartError(f"`airflow db migrate` failed:\n{tail(logs / 'db-migrate.log')}")
+    venv = subprocess.run(
+        ["python", "-m", "lab.venv"], env=env, capture_output=True, text=True, cwd=cfg.airflow_home
+    )
+    (logs / "venv.log").write_text(venv.stdout + venv.stderr)
+    if venv.returncode != 0:  # not fatal: the task will try to build it itself
+        say(f"WARNING: could not build the cached virtualenv (see {logs / 'venv.log'}):\n{tail(logs / 'venv.log', 5)}")
+
+
 def up(
     cfg: Settings | None = None,
     *,
     components: tuple[str, ...] | dict[str, list[str]] = LOCAL_COMPONENTS,
     extra_env: dict[str, str] | None = None,
+    component_env: dict[str, dict[str, str]] | None = None,
     timeout: float = 240.0,
     quiet: bool = False,
 ) -> Instance:
     """Start the local Airflow (or reuse a healthy one) and wait until it reports healthy.
 
     `components` is a tuple of `airflow` sub-commands, or a dict name -> argv for extra
-    processes such as Celery workers.
+    processes such as Celery workers. `extra_env` overrides settings for every component,
+    `component_env` (name -> env) for one of them only (a worker's own name, say).
     """
     cfg = cfg or settings()
     say = (lambda *_: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -270,15 +295,7 @@ def up(
     env = airflow_env(cfg, extra_env)
     logs = log_dir(cfg)
     started = time.monotonic()
-    say(f"Preparing the metadata database in {cfg.airflow_home} ...")
-    migrate = subprocess.run(
-        ["airflow", "db", "migrate"], env=env, capture_output=True, text=True, cwd=str(cfg.airflow_home)
-    )
-    logs.mkdir(parents=True, exist_ok=True)
-    (logs / "db-migrate.log").write_text(migrate.stdout + migrate.stderr)
-    if migrate.returncode != 0:
-        raise AirflowStartError(f"`airflow db migrate` failed:\n{tail(logs / 'db-migrate.log')}")
-
+    prepare(cfg, env, say)
     inst = Instance(
         home=cfg.airflow_home,
         url=cfg.url,
@@ -289,7 +306,8 @@ def up(
     procs: dict[str, subprocess.Popen] = {}
     try:
         for name, argv in argvs.items():
-            procs[name] = _spawn(["airflow", *argv], env, logs / f"{name}.log")
+            own_env = {**env, **(component_env or {}).get(name, {})}
+            procs[name] = _spawn(["airflow", *argv], own_env, logs / f"{name}.log")
             inst.pids[name] = procs[name].pid
             inst.save()  # after each spawn, so a crash half-way still lets `down` find them
     except OSError as exc:

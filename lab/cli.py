@@ -1,5 +1,6 @@
 """`lab` command line: up | down | status | logs | jupyter | airflow (and bench, when installed).
 
+    lab prepare            migrate the metadata DB and build the task virtualenv (no network needed after)
     lab up                 start the local Airflow (reuses a healthy one) and wait until healthy
     lab down               stop it, every process of it
     lab status             is it running and healthy, where, how much memory
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import secrets
 import subprocess
 import sys
 
@@ -26,6 +29,15 @@ def cmd_up(args) -> int:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
     print(f"Airflow UI: {settings().url}")
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    try:
+        airflow_local.prepare()
+    except airflow_local.AirflowStartError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -62,13 +74,27 @@ def cmd_logs(args) -> int:
 def cmd_jupyter(args) -> int:
     """Airflow up (if not already), JupyterLab in the foreground; stop what we started on exit."""
     cfg = settings()
-    already = airflow_local.status(cfg)["healthy"]
-    if cmd_up(argparse.Namespace(timeout=args.timeout)) != 0:
+    # LAB_AIRFLOW_URL: an Airflow run elsewhere (docker compose, a server): only JupyterLab starts.
+    external = not cfg.is_managed
+    already = external or airflow_local.status(cfg)["healthy"]
+    try:
+        if not external:
+            airflow_local.up(cfg, timeout=args.timeout)
+    except airflow_local.AirflowStartError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
         return 1
     if airflow_local.port_in_use(cfg.jupyter_port):
         print(f"ERROR: port {cfg.jupyter_port} is taken: LAB_JUPYTER_PORT=8899 make lab", file=sys.stderr)
+        if not already:
+            airflow_local.down(cfg)
         return 1
-    print(f"\nAirflow UI:  {cfg.url}\nJupyterLab:  http://127.0.0.1:{cfg.jupyter_port}/lab (Ctrl-C stops both)\n")
+    token = secrets.token_hex(16)
+    print(
+        f"\nAirflow UI:  {cfg.url}\n"
+        f"JupyterLab:  http://127.0.0.1:{cfg.jupyter_port}/lab?token={token}\n"
+        "Ctrl-C stops JupyterLab" + ("" if already else " and this Airflow") + "\n",
+        flush=True,
+    )
     jupyter = subprocess.Popen(
         [
             sys.executable, "-m", "jupyter", "lab",
@@ -77,6 +103,8 @@ def cmd_jupyter(args) -> int:
             f"--ServerApp.port={cfg.jupyter_port}",
             "--ServerApp.port_retries=0",
             f"--ServerApp.root_dir={cfg.repo_root / 'notebooks'}",
+            f"--IdentityProvider.token={token}",
+            *(["--allow-root"] if os.geteuid() == 0 else []),  # workshop VMs and CI often run as root
         ],
     )
     try:
@@ -90,8 +118,8 @@ def cmd_jupyter(args) -> int:
         return 0
     finally:
         if not already:
-            airflow_local.down()
-        else:
+            airflow_local.down(cfg)
+        elif not external:
             print("Airflow was running before `make lab`: left running (`make down` stops it)")
 
 
@@ -106,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=240)
     p.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop the local Airflow").set_defaults(func=cmd_down)
+    sub.add_parser("prepare", help="migrate the metadata DB, build the cached virtualenv").set_defaults(func=cmd_prepare)
     p = sub.add_parser("status", help="is the local Airflow healthy")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
