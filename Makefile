@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LAB := $(BIN)/lab
 PYTEST_ARGS ?=
 
-.PHONY: help setup lab up down status logs test test-unit notebooks reset
+.PHONY: help setup lab up down status logs test test-unit test-celery notebooks reset chromium test-browser screenshots bench bench-reference
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml uv.lock
 	$(UV) sync --frozen
 	@touch $@
 
-setup: $(STAMP)  ## install the locked environment into .venv (idempotent)
+setup: $(STAMP)  ## install the locked environment into .venv, prepare the Airflow home (idempotent)
+	@$(LAB) prepare
 
 lab: setup  ## start the local Airflow and JupyterLab (Ctrl-C stops both)
 	$(LAB) jupyter
@@ -37,22 +38,53 @@ status: setup  ## is the local Airflow healthy
 logs: setup  ## tail the scheduler log (make logs C=api-server for another component)
 	$(LAB) logs $(or $(C),scheduler)
 
-test: setup  ## every test: unit, DAG integrity, integration on a real Airflow, notebooks (nbval)
+test: setup chromium  ## every test: unit, DAG integrity, integration on a real Airflow, notebooks (nbval), browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: setup  ## only the tests that need no Airflow
 	$(BIN)/pytest -m "not airflow" tests/unit $(PYTEST_ARGS)
 
+test-celery: setup  ## the distributed path: PostgreSQL + Redis (apt-installed if missing) + Airflow on CeleryExecutor, 2 workers
+	LAB_TEST_CELERY=1 $(BIN)/pytest tests/celery $(PYTEST_ARGS)
+
+# Browser tests and docs pictures drive Debian's Chromium; installed here (apt), never downloaded by a test.
+CHROMIUM ?= /usr/bin/chromium
+chromium:  ## install Debian's Chromium for the browser tests if it is missing (apt-get, needs root or sudo)
+	@if [ -x "$(CHROMIUM)" ] || [ -n "$$LAB_CHROMIUM" ]; then exit 0; fi; \
+	 SUDO=""; if [ "$$(id -u)" != 0 ]; then SUDO="sudo"; fi; \
+	 if [ -n "$$SUDO" ] && ! command -v sudo >/dev/null; then \
+	   echo "Chromium is missing and you are not root: run 'apt-get install chromium' as root" >&2; exit 1; fi; \
+	 echo "Installing Debian's chromium (apt-get) for the browser tests ..."; \
+	 $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+
+test-browser: setup chromium  ## only the browser tests: JupyterLab and the Airflow UI in headless Chromium
+	$(BIN)/pytest -m browser tests/browser $(PYTEST_ARGS)
+
+screenshots: setup chromium  ## regenerate notebooks/img/*.png (docs pictures) from a real run on a throw-away local Airflow
+	$(BIN)/python -m lab.screenshots
+
 notebooks: setup  ## re-execute the notebooks in place so their stored outputs stay current
 	$(BIN)/python -m lab.notebooks
+
+PARAMS ?=
+bench: setup  ## time loop vs backfill vs mapping on the local Airflow into data/benchmarks/<UTC time>/ (PARAMS="-p partitions 32")
+	$(LAB) bench $(PARAMS)
+
+bench-reference: setup  ## the README's reference benchmark (16 partitions, P=8, latency 2 s, 3 repeats), then update the README
+	$(LAB) bench --reference $(PARAMS)
 
 reset: down  ## stop Airflow, delete the lake and the Airflow home (keeps .venv)
 	rm -rf .airflow data/lake data/benchmarks
 
-environment.yml: uv.lock  ## regenerate the conda environment from the lock (pip section = every locked pin)
+environment.yml: uv.lock docker/requirements.txt  ## regenerate the conda environment (and the compose image's requirements) from the lock
 	@{ echo "# Generated from uv.lock by 'make environment.yml': the same pinned set as 'make setup'."; \
 	   echo "# conda env create -f environment.yml && conda activate dtm-lab"; \
 	   echo "name: dtm-lab"; echo "channels:"; echo "  - conda-forge"; echo "dependencies:"; \
 	   echo "  - python=3.11"; echo "  - pip"; echo "  - pip:"; \
 	   $(UV) export --frozen --no-hashes --no-header --format requirements-txt \
 	     | grep -v '^ *#' | sed 's/^/      - /'; } > $@
+
+docker/requirements.txt: uv.lock  ## regenerate the compose image's requirements from the lock (every locked pin)
+	@{ echo "# Generated from uv.lock by 'make docker/requirements.txt': what docker/Dockerfile installs."; \
+	   $(UV) export --frozen --no-hashes --no-header --no-emit-project --format requirements-txt \
+	     | grep -v '^ *#'; } > $@

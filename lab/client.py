@@ -59,10 +59,21 @@ class Airflow:
     # ------------------------------------------------------------------ plumbing
 
     def request(self, method: str, path: str, **kwargs) -> dict:
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.ConnectError as exc:
-            raise AirflowError(f"cannot reach Airflow at {self.url} ({exc}). Is it running? Try `lab status`.") from exc
+        # A busy laptop (SQLite locked by the scheduler, two cores shared) can stall the API for a
+        # while: reads are retried, writes are not (a POST that timed out may still have happened).
+        attempts = 3 if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self.http.request(method, path, **kwargs)
+                break
+            except httpx.ConnectError as exc:
+                raise AirflowError(f"cannot reach Airflow at {self.url} ({exc}). Is it running? Try `lab status`.") from exc
+            except httpx.TimeoutException as exc:
+                if attempt == attempts:
+                    raise AirflowError(
+                        f"{method} {path}: no answer from Airflow at {self.url} after {attempts} tries "
+                        f"({type(exc).__name__}). Is the machine overloaded? Try `lab status`."
+                    ) from exc
         if response.status_code >= 300:
             try:
                 detail = response.json().get("detail", response.text)
@@ -173,6 +184,15 @@ class Airflow:
             json={"dry_run": False, "dag_run_id": run_id, "task_ids": target, "only_failed": False, "reset_dag_runs": True},
         )
 
+    def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, key: str = "return_value"):
+        """What a task instance pushed to XCom (by default its return value), as JSON-decoded Python."""
+        data = self.request(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
+            params={"map_index": map_index},
+        )
+        return data.get("value")
+
     def _log_entries(self, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> list:
         data = self.request(
             "GET",
@@ -195,6 +215,24 @@ class Airflow:
             for e in entries if isinstance(e, dict)
             for err in e.get("error_detail") or []
         )
+
+    # ------------------------------------------------------------------ pools
+
+    def pool(self, name: str) -> dict:
+        """A pool with its slots and how many of them are running, queued, open."""
+        return self.request("GET", f"/pools/{name}")
+
+    def set_pool(self, name: str, slots: int, description: str = "") -> dict:
+        """Create the pool `name` with `slots` slots, or resize it if it exists (takes effect at once)."""
+        try:
+            current = self.pool(name)
+        except AirflowError as exc:
+            if "404" not in str(exc):
+                raise
+            return self.request("POST", "/pools", json={"name": name, "slots": slots, "description": description})
+        # The API validates a whole pool, but update_mask makes it change only slots and description.
+        body = {"pool": name, "slots": slots, "description": description, "include_deferred": current["include_deferred"]}
+        return self.request("PATCH", f"/pools/{name}", params={"update_mask": ["slots", "description"]}, json=body)
 
     # ------------------------------------------------------------------ backfills
 
@@ -282,6 +320,14 @@ def _iso(value: date | datetime | str) -> str:
 
 
 def _progress(desc: str, enabled: bool, total: int = 1):
-    from tqdm.auto import tqdm
+    import warnings
+
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():
+        # Without ipywidgets tqdm.auto falls back to a text bar (fine in notebooks too), but
+        # warns with a machine path; the warning must not end up in a notebook's outputs.
+        warnings.simplefilter("ignore", TqdmWarning)
+        from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False)

@@ -5,11 +5,16 @@ demo's `@task.virtualenv` included, so it imports only the standard library, duc
 `lab.partitions` / `lab.config`.
 
 Why not just `COPY ... (PARTITION_BY ..., OVERWRITE)`? DuckDB's OVERWRITE empties the whole
-target directory (every other partition with it), and OVERWRITE_OR_IGNORE adds new files next
-to old ones (duplicates after a re-run, and a half-written file if the task is killed). So each
-write goes to a private staging directory on the same filesystem, and the finished partition
-directory is swapped in with one atomic rename: readers and concurrent mapped tasks only ever
-see the old partition or the complete new one.
+target directory (every other partition with it). OVERWRITE_OR_IGNORE overwrites files of the
+same name in place and keeps the others: a reload that writes fewer files than the last write
+(FILE_SIZE_BYTES splits, per-thread output, a `{uuid}` FILENAME_PATTERN, APPEND) leaves stale
+files whose rows are counted next to the new ones, and a task killed mid-write leaves a
+truncated Parquet file that makes every query over the table fail. (`lab.naive_overwrite`
+reproduces all three on a scratch lake; lesson 05 shows them.) So each write goes to a private
+staging directory on the same filesystem, and the finished partition directory is swapped in
+with one atomic rename: readers and concurrent mapped tasks only ever see the old partition or
+the complete new one, and a killed writer leaves only its staging directory, swept by the next
+write.
 """
 
 from __future__ import annotations
@@ -43,7 +48,10 @@ def table_dir(table: str = "events", lake_dir: str | Path | None = None) -> Path
 def connect() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection for the lab: no progress bar (it garbles notebooks and logs)."""
     con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
+    # In a Jupyter kernel without ipywidgets the bar is off already, and DuckDB refuses any SET of it.
+    ((on,),) = con.execute("SELECT current_setting('enable_progress_bar')").fetchall()
+    if on:
+        con.execute("SET enable_progress_bar = false")
     return con
 
 
@@ -54,25 +62,27 @@ def _sql_str(value: str) -> str:
 def events_sql(event_date: date, country: str | None, rows: int) -> str:
     """SELECT of `rows` pseudo-random events for one partition, built from validated values only.
 
-    "Random" values come from hashes of (partition, row number): they look random, but a
-    re-run writes byte-for-byte the same rows, so a reload is truly idempotent.
+    "Random" values come from hashes of one string per (partition, row number, column): they
+    look random, but a re-run writes byte-for-byte the same rows, so a reload is truly
+    idempotent. (Hashing one concatenated string, not `hash(i, col, key)`: DuckDB combines
+    the hashes of several arguments so that every day got a reshuffle of the same counts.)
     """
     key = _sql_str(f"{event_date.isoformat()}|{country or '*'}")
     if country is not None:
         country_expr = _sql_str(country)
     else:  # a date-only partition holds events from every known country
         codes = ", ".join(_sql_str(c) for c in known_countries())
-        country_expr = f"[{codes}][1 + (hash(i, 'country', {key}) % {len(known_countries())})::INTEGER]"
+        country_expr = f"[{codes}][1 + (hash(concat_ws('|', {key}, i::VARCHAR, 'country')) % {len(known_countries())})::INTEGER]"
     types = ", ".join(_sql_str(t) for t in EVENT_TYPES)
     return f"""
         SELECT
             md5(concat_ws('|', {key}, i::VARCHAR)) AS event_id,
             DATE '{event_date.isoformat()}' AS event_date,
             {country_expr} AS country,
-            [{types}][1 + (hash(i, 'type', {key}) % {len(EVENT_TYPES)})::INTEGER] AS event_type,
-            (hash(i, 'user', {key}) % 100000)::BIGINT AS user_id,
-            round((hash(i, 'amount', {key}) % 100000) / 100.0, 2)::DOUBLE AS amount,
-            DATE '{event_date.isoformat()}' + to_seconds((hash(i, 'ts', {key}) % 86400)::BIGINT) AS event_ts
+            [{types}][1 + (hash(concat_ws('|', {key}, i::VARCHAR, 'type')) % {len(EVENT_TYPES)})::INTEGER] AS event_type,
+            (hash(concat_ws('|', {key}, i::VARCHAR, 'user')) % 100000)::BIGINT AS user_id,
+            round((hash(concat_ws('|', {key}, i::VARCHAR, 'amount')) % 100000) / 100.0, 2)::DOUBLE AS amount,
+            DATE '{event_date.isoformat()}' + to_seconds((hash(concat_ws('|', {key}, i::VARCHAR, 'ts')) % 86400)::BIGINT) AS event_ts
         FROM range({int(rows)}) AS t(i)
     """
 
@@ -102,9 +112,14 @@ def _swap_in(staged: Path, target: Path) -> None:
     """Put `staged` where `target` is; the old target ends up at `staged` (to be deleted)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.exists():
-        os.rename(staged, target)
-        staged.mkdir()  # keep the contract: `staged` exists afterwards, empty
-        return
+        try:
+            os.rename(staged, target)
+            staged.mkdir()  # keep the contract: `staged` exists afterwards, empty
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            # Another writer created the partition in between: replace its version atomically.
     if not _exchange(staged, target):
         # Fallback for filesystems without RENAME_EXCHANGE: two renames, a tiny window
         # in which the partition is missing (never half-written).
@@ -269,3 +284,60 @@ def validate(
 def delete_table(table: str = "events", lake_dir: str | Path | None = None) -> None:
     """Remove a table from the lake (the lab's reset, and test set-up)."""
     shutil.rmtree(table_dir(table, lake_dir), ignore_errors=True)
+
+
+def explain_scans(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    """Run `sql` under EXPLAIN ANALYZE and report what each Parquet scan actually read.
+
+    One dict per READ_PARQUET scan: the partition filter DuckDB applied to file paths
+    (`file_filters`), how many of the table's files it considered and read, and the rows
+    scanned. Shows partition pruning as numbers rather than a plan to squint at.
+    """
+    import json
+
+    plan = json.loads(con.execute(f"EXPLAIN (ANALYZE, FORMAT json) {sql}", params or []).fetchall()[0][1])
+    scans = []
+
+    def walk(node: dict) -> None:
+        info = node.get("extra_info") or {}
+        if node.get("type") == "TABLE_SCAN" and info.get("Function") == "READ_PARQUET":
+            scans.append(
+                {
+                    "file_filters": _unwrap(info.get("File Filters", "")) or None,
+                    "files_considered": info.get("Scanning Files"),
+                    "files_read": int(info.get("Total Files Read", 0)),
+                    "rows_scanned": node.get("rows_scanned", node.get("operator_cardinality")),
+                }
+            )
+        for child in node.get("children", []):
+            walk(child)
+
+    for root in plan.get("operator", []) if isinstance(plan, dict) else plan:
+        walk(root)
+    return scans
+
+
+def _unwrap(expr: str) -> str:
+    """'(a = 1)' -> 'a = 1', but '(a) AND (b)' stays as it is: only parentheses around the whole."""
+    expr = expr.strip()
+    while expr.startswith("(") and expr.endswith(")"):
+        depth = 0
+        for i, ch in enumerate(expr):
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            if depth == 0 and i < len(expr) - 1:
+                return expr  # the first parenthesis closes before the end
+        expr = expr[1:-1].strip()
+    return expr
+
+
+def country_grid(table: str = "events_by_country", lake_dir: str | Path | None = None):
+    """A date x country table's rows as a grid: one row per event_date, one column per country (0 = none)."""
+    import pandas as pd
+
+    counts = partition_counts(table, lake_dir)
+    if counts.empty:
+        return pd.DataFrame()
+    keys = counts["partition"].str.extract(r"^event_date=(?P<event_date>[^/]+)/country=(?P<country>[^/]+)$")
+    grid = pd.concat([keys, counts["rows"]], axis=1).pivot(index="event_date", columns="country", values="rows")
+    grid.columns.name = None
+    return grid.fillna(0).astype(int)

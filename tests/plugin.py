@@ -82,7 +82,6 @@ def pytest_configure(config):
     config._lab_tmp_home = tempfile.mkdtemp(prefix="lab-test-airflow-home-")
     os.environ.setdefault("AIRFLOW_HOME", config._lab_tmp_home)
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 
 
 def pytest_unconfigure(config):

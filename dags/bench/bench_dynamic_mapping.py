@@ -1,0 +1,48 @@
+"""Benchmark strategy `dynamic_mapping`: one run, one mapped task instance per partition.
+
+`plan` computes the partition list at run time; `.expand()` turns it into N task instances
+that the scheduler runs side by side. They all run in the pool `lab_bench`, whose P slots
+cap how many run at once (`max_active_tis_per_dagrun` would do the same per run, but it is
+fixed when this file is parsed; a pool's size can be changed between runs).
+
+Triggered by `lab.bench` with conf {start_date, end_date, rows, latency_s}; writes the lake
+table `bench_dynamic_mapping` through `lab.lake.write_partition`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import dag, task
+
+from lab.bench.workload import POOL, STRATEGIES, partition_dates, range_params, report
+
+STRATEGY = STRATEGIES["dynamic_mapping"]
+
+
+@dag(
+    dag_id=STRATEGY.dag_id,
+    dag_display_name="Benchmark: dynamic task mapping",
+    schedule=None,
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    params=range_params(),
+    default_args={"pool": POOL},
+    max_active_tasks=256,  # the pool is the cap, not the DAG's default of 16
+    tags=["lab", "benchmark"],
+)
+def bench_dynamic_mapping():
+    @task(task_display_name="Plan partitions")
+    def plan(params: dict) -> list[str]:
+        return partition_dates(params)
+
+    @task(task_display_name="Process partition", map_index_template="Partition: {{ task.op_kwargs['day'] }}")
+    def process_partition(day: str, params: dict) -> dict:
+        from lab.lake import write_partition
+
+        return report([write_partition(day, params["rows"], table=STRATEGY.table, latency_s=params["latency_s"])])
+
+    process_partition.expand(day=plan())
+
+
+bench_dynamic_mapping()

@@ -1,0 +1,133 @@
+"""One DAG for the daily load and every reload, mapped over (date, country) partitions.
+
+It replaces the three copy-pasted DAGs of the anti-pattern (daily load, date-range reload,
+single-country reload) with one DAG and a `mode` Param:
+
+- daily:          yesterday (the day before `dag_run.run_after`) x every country in `countries`;
+- range:          every date from start_date to end_date x every country (a cross product);
+- country_reload: every date of the range for the one country in `countries`.
+
+Shows:
+- Params whose JSON schema refuses bad values in the trigger form and the REST API (an unknown
+  mode, an impossible date, an unknown country, events_per_partition < 1) before a run exists;
+- one planning task that checks the rest (a reversed range, more partitions than
+  `[core] max_map_length`, ...) with `lab.partitions.plan_run` and returns explicit
+  (date, country) pairs, so bad input fails the run before any partition is written;
+- `expand_kwargs` over those pairs: the mapped task gets exactly the pairs the mode asks for
+  (`expand(event_date=..., country=...)` would always be the full cross product), and a
+  `map_index_template` labels each instance with both, "2024-01-01 / DE";
+- retries per mapped instance: a failing partition retries alone, and clearing one mapped
+  instance re-runs only that partition. `fail_partitions` is the lab's hook to make chosen
+  partitions fail on purpose (before they write anything) for their first `fail_tries` tries;
+- atomic, idempotent writes through `lab.lake.write_partition` into the table
+  `events_by_country/event_date=YYYY-MM-DD/country=CC/` (the demo DAG owns the date-only
+  `events` table; mixing both layouts in one directory would break hive reads).
+
+`schedule=None` because the lab triggers every run itself; in production set
+`schedule="@daily"`: a scheduled run's `run_after` is the end of its data interval, so daily
+mode then loads the interval's day.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Param, dag, task
+
+from lab.partitions import COUNTRY_TABLE, known_countries
+
+RETRIES = 1
+RETRY_DELAY = timedelta(seconds=2)
+
+
+@dag(
+    dag_id="partitioned_events",
+    dag_display_name="Partitioned events: one DAG for every reload (date x country)",
+    schedule=None,
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    render_template_as_native_obj=True,  # "{{ params.countries }}" renders as a list, not a string
+    tags=["lab", "dynamic-task-mapping"],
+    params={
+        "mode": Param(
+            "daily",
+            enum=["daily", "range", "country_reload"],
+            description="daily: yesterday x countries. range: every date x countries. "
+            "country_reload: every date of the range for one country.",
+        ),
+        "start_date": Param("2024-01-01", type="string", format="date", description="First date (not for daily)"),
+        "end_date": Param("2024-01-03", type="string", format="date", description="Last date (not for daily)"),
+        "countries": Param(
+            list(known_countries()),
+            type="array",
+            items={"type": "string", "enum": list(known_countries())},
+            minItems=1,
+            uniqueItems=True,
+            description="ISO codes from data/countries.csv; exactly one for country_reload",
+        ),
+        "events_per_partition": Param(1000, type="integer", minimum=1, description="Rows written per partition"),
+        "latency_s": Param(
+            0, type="number", minimum=0, maximum=600, description="Seconds each partition waits (a remote warehouse)"
+        ),
+        "fail_partitions": Param(
+            [],
+            type="array",
+            items={"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}/[A-Z]{2}$"},
+            description="Test hook: partitions (YYYY-MM-DD/CC) that fail on purpose, before writing",
+        ),
+        "fail_tries": Param(
+            1,
+            type="integer",
+            minimum=0,
+            description=f"How many tries of each fail_partitions entry fail (1: the retry heals it; "
+            f"{RETRIES + 1}: it stays failed until you clear it)",
+        ),
+    },
+)
+def partitioned_events():
+    @task(task_display_name="Plan partitions")
+    def plan_partitions(params: dict, dag_run=None) -> list[dict[str, str]]:
+        from airflow.sdk import conf
+
+        from lab.partitions import plan_run
+
+        partitions = plan_run(params, dag_run.run_after, max_partitions=conf.getint("core", "max_map_length"))
+        print(f"{len(partitions)} partition(s): {[p['event_date'] + '/' + p['country'] for p in partitions]}")
+        return partitions
+
+    @task(
+        task_display_name="Write partition",
+        map_index_template="{{ task.op_kwargs['event_date'] }} / {{ task.op_kwargs['country'] }}",
+        retries=RETRIES,
+        retry_delay=RETRY_DELAY,
+    )
+    def write_partition(
+        event_date: str,
+        country: str,
+        events_per_partition: int,
+        latency_s: float,
+        fail_partitions: list[str],
+        fail_tries: int,
+        ti=None,
+    ) -> dict:
+        from lab import lake
+        from lab.partitions import partition_key
+
+        key = partition_key(event_date, country)
+        if key in fail_partitions and ti.try_number <= fail_tries:
+            raise RuntimeError(f"partition {key} fails on purpose on try {ti.try_number} (fail_partitions)")
+        written = lake.write_partition(
+            event_date, events_per_partition, country, table=COUNTRY_TABLE, latency_s=latency_s
+        )
+        print(f"try {ti.try_number}: wrote {written['rows']} events to {key} in {written['seconds']} s")
+        return {k: written[k] for k in ("event_date", "country", "rows", "files")}
+
+    write_partition.partial(
+        events_per_partition="{{ params.events_per_partition }}",
+        latency_s="{{ params.latency_s }}",
+        fail_partitions="{{ params.fail_partitions }}",
+        fail_tries="{{ params.fail_tries }}",
+    ).expand_kwargs(plan_partitions())
+
+
+partitioned_events()

@@ -1,0 +1,155 @@
+"""Benchmark metrics, computed from recorded task-instance timelines (Airflow's own records).
+
+A trial is one strategy processing the N partitions once at a concurrency cap P. Its input
+here is a DataFrame of its task instances (`start_date`, `end_date`, `queued_when` as UTC
+timestamps, and `work_s`: the seconds the task itself reported spending inside
+`write_partition`) plus the moment it was triggered. Nothing is assumed about how the
+strategy ran: concurrency, overhead and makespan are read off the timeline.
+
+- makespan: trigger to the end of the last task instance: what a user waits for;
+- time in tasks: the sum of the task instances' durations (what the slots were busy with);
+- per-task overhead: (time in tasks - work inside write_partition) / number of task instances:
+  process start, imports, talking to the API server, a virtualenv ...;
+- ideal = ceil(N / P) x t_partition, where t_partition is the same work measured in-process,
+  without Airflow: the fastest any strategy could be with P slots and no overhead at all;
+- efficiency = ideal / makespan (1.0 would be that physical limit);
+- speedup over a baseline strategy = the baseline's median makespan / the strategy's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from lab.timeline import max_concurrency
+
+BASELINE = "sequential_loop"
+
+
+def ideal_seconds(partitions: int, parallelism: int, t_partition: float) -> float:
+    """The lab's physical limit: N partitions in waves of P, each wave one partition's work long."""
+    if partitions < 1 or parallelism < 1:
+        raise ValueError(f"partitions and parallelism must be at least 1, got {partitions} and {parallelism}")
+    if t_partition < 0:
+        raise ValueError(f"t_partition must not be negative, got {t_partition}")
+    return math.ceil(partitions / parallelism) * t_partition
+
+
+def ideal_speedup(partitions: int, parallelism: int) -> float:
+    """How much faster than one-after-another P slots can be at best: N / ceil(N / P)."""
+    return partitions / math.ceil(partitions / parallelism)
+
+
+def trial_metrics(
+    tis: pd.DataFrame,
+    triggered_at: pd.Timestamp,
+    partitions: int,
+    parallelism: int,
+    t_partition: float,
+) -> dict:
+    """The metrics of one trial from its task instances (only instances that ran are counted)."""
+    ran = tis.dropna(subset=["start_date", "end_date"])
+    if ran.empty:
+        raise ValueError("no task instance of this trial has both a start and an end: nothing ran")
+    durations = (ran["end_date"] - ran["start_date"]).dt.total_seconds()
+    work = float(ran["work_s"].fillna(0).sum()) if "work_s" in ran else 0.0
+    task_time = float(durations.sum())
+    makespan = (ran["end_date"].max() - triggered_at).total_seconds()
+    ideal = ideal_seconds(partitions, parallelism, t_partition)
+    queued = ran.dropna(subset=["queued_when"]) if "queued_when" in ran else ran.iloc[0:0]
+    return {
+        "makespan_s": round(makespan, 3),
+        "task_time_s": round(task_time, 3),
+        "work_s": round(work, 3),
+        "task_instances": int(len(ran)),
+        "overhead_per_task_s": round((task_time - work) / len(ran), 3),
+        "first_start_s": round((ran["start_date"].min() - triggered_at).total_seconds(), 3),
+        "queue_wait_mean_s": (
+            round(float((queued["start_date"] - queued["queued_when"]).dt.total_seconds().mean()), 3)
+            if len(queued) else float("nan")
+        ),
+        "peak_concurrency": int(max_concurrency(ran)),
+        "ideal_s": round(ideal, 3),
+        "efficiency": round(ideal / makespan, 4) if makespan > 0 else float("nan"),
+    }
+
+
+def trial_order(strategies: list[str], repeats: int) -> list[tuple[int, str]]:
+    """(repeat, strategy) in running order: each repeat rotates the list by one, so every strategy
+    takes every position equally often and a drifting machine favours none of them."""
+    order = []
+    for repeat in range(repeats):
+        shift = repeat % len(strategies)
+        order.extend((repeat, s) for s in strategies[shift:] + strategies[:shift])
+    return order
+
+
+SPEEDUP_COLUMNS = {BASELINE: "speedup_vs_sequential", "catchup_backfill": "speedup_vs_backfill"}
+
+
+def summarize(trials: pd.DataFrame, baselines: dict[str, str] = SPEEDUP_COLUMNS) -> pd.DataFrame:
+    """One row per strategy: median and spread over its verified trials, speedups over baselines.
+
+    A trial whose output did not verify is left out of every timing (a fast wrong run must
+    not win) and counted in `failed`.
+    """
+    rows = []
+    for strategy, group in trials.groupby("strategy", sort=False):
+        good = group[group["verified"]]
+        row = {
+            "strategy": strategy,
+            "trials": int(len(good)),
+            "failed": int(len(group) - len(good)),
+            "makespan_s": good["makespan_s"].median(),
+            "makespan_min_s": good["makespan_s"].min(),
+            "makespan_max_s": good["makespan_s"].max(),
+            "task_time_s": good["task_time_s"].median(),
+            "task_instances": good["task_instances"].median(),
+            "overhead_per_task_s": good["overhead_per_task_s"].median(),
+            "peak_concurrency": good["peak_concurrency"].max(),
+            "ideal_s": good["ideal_s"].median(),
+            "efficiency": good["efficiency"].median(),
+        }
+        rows.append(row)
+    summary = pd.DataFrame(rows)
+    if summary.empty:
+        return summary
+    medians = dict(zip(summary["strategy"], summary["makespan_s"]))
+    for base, column in baselines.items():
+        summary[column] = [
+            round(medians[base] / m, 2) if base in medians and m and not pd.isna(m) else float("nan")
+            for m in summary["makespan_s"]
+        ]
+    return summary
+
+
+def sweep_summary(trials: pd.DataFrame, strategies: list[str]) -> pd.DataFrame:
+    """Speedup over the sequential loop per (strategy, P), with the ideal speedup N / ceil(N / P).
+
+    The sequential loop runs in one task whatever P is, so its median over all its verified
+    trials is the baseline for every P.
+    """
+    good = trials[trials["verified"]]
+    base = good.loc[good["strategy"] == BASELINE, "makespan_s"]
+    if base.empty:
+        raise ValueError("the sweep needs verified sequential_loop trials as its baseline")
+    base_median = base.median()
+    rows = []
+    for (strategy, parallelism), group in good[good["strategy"].isin(strategies)].groupby(
+        ["strategy", "parallelism"], sort=True
+    ):
+        partitions = int(group["partitions"].iloc[0])
+        makespan = group["makespan_s"].median()
+        rows.append(
+            {
+                "strategy": strategy,
+                "parallelism": int(parallelism),
+                "trials": int(len(group)),
+                "makespan_s": makespan,
+                "speedup": round(base_median / makespan, 3),
+                "ideal_speedup": round(ideal_speedup(partitions, int(parallelism)), 3),
+                "efficiency": group["efficiency"].median(),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,0 +1,110 @@
+"""What every benchmark DAG shares: the strategies, their Params, their pool, their table.
+
+Kept free of heavy imports: the DAG files import it at parse time. The work itself is not
+here: each DAG calls `lab.lake.write_partition` (the lab's one partition writer) directly, so
+its file shows exactly what a task does.
+
+The concurrency cap P is the pool `lab_bench`: every task of every benchmark DAG runs in it,
+and the runner sets its slots to P before each trial (a pool's size can change at runtime,
+while `max_active_tis_per_dagrun` is fixed when the DAG file is parsed). To trigger a
+benchmark DAG by hand, create the pool first (Admin > Pools, or `lab airflow pools set
+lab_bench 8 benchmark`): without it the scheduler never starts the tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+POOL = "lab_bench"
+# Backfilled DAGs are pinned to this window: no scheduled run ever happens by itself (the
+# window is in the past), and every benchmark partition must fall inside it.
+WINDOW_START = date(2024, 1, 1)
+WINDOW_END = date(2025, 12, 31)
+MAX_LATENCY_S = 600.0
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    dag_id: str
+    launch: str  # "trigger": one manual run; "backfill": one run per partition via a backfill
+    summary: str
+    setup_cost: bool = False  # a one-time cost on its first run (warmed up before timing)
+
+    @property
+    def table(self) -> str:
+        """The lake table this strategy writes: each its own, so outputs are verified apart."""
+        return f"bench_{self.name}"
+
+
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s
+    for s in (
+        Strategy("sequential_loop", "bench_sequential_loop", "trigger",
+                 "one task loops over all partitions (the anti-pattern)"),
+        Strategy("catchup_backfill", "bench_catchup_backfill", "backfill",
+                 "a @daily DAG, one run per partition, backfilled with max_active_runs = P"),
+        Strategy("dynamic_mapping", "bench_dynamic_mapping", "trigger",
+                 "one run, one mapped task instance per partition"),
+        Strategy("chunked_mapping", "bench_chunked_mapping", "trigger",
+                 "one run, one mapped task instance per chunk of chunk_size partitions"),
+        Strategy("partitioned_runs", "bench_partitioned_runs", "backfill",
+                 "CronPartitionTimetable: one run per partition_key, backfilled with max_active_runs = P"),
+        Strategy("mapping_virtualenv_cached", "bench_mapping_virtualenv_cached", "trigger",
+                 "dynamic mapping with @task.virtualenv and venv_cache_path", setup_cost=True),
+        Strategy("mapping_virtualenv_uncached", "bench_mapping_virtualenv_uncached", "trigger",
+                 "dynamic mapping with @task.virtualenv, a new virtualenv per task", setup_cost=True),
+    )
+}
+
+
+def work_params(**extra) -> dict:
+    """Params every benchmark DAG takes: the work per partition (rows written, simulated wait)."""
+    from airflow.sdk import Param
+
+    return {
+        "rows": Param(1000, type="integer", minimum=1, description="Rows written per partition"),
+        "latency_s": Param(
+            0.0, type="number", minimum=0, maximum=MAX_LATENCY_S,
+            description="Seconds each partition waits, standing for a remote warehouse (a plain sleep)",
+        ),
+        **extra,
+    }
+
+
+def range_params(**extra) -> dict:
+    """Params of the triggered strategies: the partitions too (backfilled ones get them from the run)."""
+    from airflow.sdk import Param
+
+    return work_params(
+        start_date=Param(WINDOW_START.isoformat(), type="string", format="date", description="First partition"),
+        end_date=Param(
+            (WINDOW_START + timedelta(days=3)).isoformat(), type="string", format="date", description="Last partition"
+        ),
+        **extra,
+    )
+
+
+def partition_dates(params: dict) -> list[str]:
+    """The partitions a triggered benchmark run processes: start_date..end_date, validated."""
+    from lab.partitions import date_range
+
+    return date_range(params["start_date"], params["end_date"])
+
+
+def chunks(days: list[str], size: int) -> list[list[str]]:
+    """Consecutive batches of `size` partitions (the last one may be shorter)."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"chunk_size must be a whole number of at least 1, got {size!r}")
+    return [days[i : i + size] for i in range(0, len(days), size)]
+
+
+def report(written: list[dict]) -> dict:
+    """What a benchmark task returns (its XCom): partitions, rows, and seconds spent inside
+    write_partition. The runner reads it to split a task's duration into work and overhead."""
+    return {
+        "partitions": [w["event_date"] for w in written],
+        "rows": sum(w["rows"] for w in written),
+        "work_s": round(sum(w["seconds"] for w in written), 4),
+    }

@@ -1,0 +1,108 @@
+"""Why the lab does not just `COPY ... (PARTITION_BY ..., OVERWRITE)`: the naive writes, on a scratch lake.
+
+`lab.lake.write_partition` writes each partition into a private staging directory and swaps
+the finished directory in with one atomic rename. This module writes the way a first version
+of a pipeline usually does, DuckDB's COPY with PARTITION_BY straight into the table, so that
+lesson 05 can show what each of DuckDB's options does to a reload:
+
+- OVERWRITE empties the whole target directory first: every other partition is deleted;
+- OVERWRITE_OR_IGNORE keeps the directory, overwrites files of the same name in place and
+  leaves files of other names: a reload that writes fewer files than before (big partitions
+  are split by FILE_SIZE_BYTES or per-thread output) keeps the old ones, so old rows are
+  counted next to the new ones;
+- a writer killed during the COPY leaves a truncated Parquet file where the good one was, and
+  from then on every query over the table fails.
+
+Never point this at the real lake: it is the exhibit, not a writer.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lab.lake import _sql_str, connect, events_sql
+from lab.partitions import check_country, check_events_per_partition, parse_date
+
+OPTIONS = {
+    "OVERWRITE": "OVERWRITE",
+    "OVERWRITE_OR_IGNORE": "OVERWRITE_OR_IGNORE",
+    "OVERWRITE_OR_IGNORE + FILE_SIZE_BYTES": "OVERWRITE_OR_IGNORE, FILE_SIZE_BYTES '1MB', ROW_GROUP_SIZE 20000",
+}
+
+
+def copy_sql(table_dir: Path, event_date: str, country: str, rows: int, option: str) -> str:
+    if option not in OPTIONS:
+        raise ValueError(f"option must be one of {', '.join(OPTIONS)}, got {option!r}")
+    day, code, rows = parse_date(event_date, "event_date"), check_country(country), check_events_per_partition(rows)
+    return (
+        f"COPY ({events_sql(day, code, rows)}) TO {_sql_str(str(table_dir))} "
+        f"(FORMAT parquet, PARTITION_BY (event_date, country), {OPTIONS[option]})"
+    )
+
+
+def naive_copy(table_dir: str | Path, event_date: str, country: str, rows: int, option: str) -> None:
+    """Write one partition straight into `table_dir` with DuckDB's COPY and `option`."""
+    con = connect()
+    try:
+        con.execute(copy_sql(Path(table_dir), event_date, country, rows, option))
+    finally:
+        con.close()
+
+
+def naive_copy_killed(
+    table_dir: str | Path, event_date: str, country: str, rows: int, option: str = "OVERWRITE_OR_IGNORE",
+    after_bytes: int = 2_000_000, timeout: float = 120.0,
+) -> int:
+    """Start the naive COPY in another process and SIGKILL it once its file has `after_bytes`.
+
+    Returns the size of the file it left behind.
+    """
+    table_dir = Path(table_dir)
+    target = table_dir / f"event_date={parse_date(event_date).isoformat()}" / f"country={check_country(country)}" / "data_0.parquet"
+    before = target.stat().st_mtime_ns if target.exists() else None
+    code = (
+        "import sys; from lab.naive_overwrite import naive_copy; "
+        "naive_copy(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(table_dir), event_date, country, str(rows), option],
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                stat = target.stat()
+            except FileNotFoundError:
+                stat = None
+            if stat and stat.st_mtime_ns != before and stat.st_size >= after_bytes:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.02)
+        else:
+            raise RuntimeError("the COPY finished (or never started) before it could be killed: use more rows")
+    finally:
+        proc.wait()
+    return target.stat().st_size
+
+
+def table_health(table_dir: str | Path):
+    """Rows per partition of a scratch table, or the error any query on it now gets."""
+    import duckdb
+
+    table_dir = Path(table_dir)
+    con = connect()
+    try:
+        return con.sql(
+            f"SELECT 'event_date=' || event_date || '/country=' || country AS partition, count(*) AS rows, "
+            f"count(DISTINCT filename) AS files "
+            f"FROM read_parquet({_sql_str(str(table_dir / '**' / '*.parquet'))}, hive_partitioning = true, "
+            f"filename = true) GROUP BY ALL ORDER BY partition"
+        ).df()
+    except duckdb.Error as exc:
+        return f"{type(exc).__name__}: {str(exc).replace(str(table_dir) + os.sep, '')}"
+    finally:
+        con.close()

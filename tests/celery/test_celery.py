@@ -1,0 +1,122 @@
+"""The distributed path without Docker: the lab's DAGs on a real CeleryExecutor deployment.
+
+Debian's `redis-server` and `postgresql` (apt-installed when missing), a private PostgreSQL
+cluster and Redis server on free loopback ports, Airflow's api-server, scheduler and
+dag-processor on them with CeleryExecutor, and two Celery workers with their own names, all
+from `lab.celery_local` with the settings docker-compose.yml uses (tests/unit/test_compose.py).
+The client logs in with a username and password, as against the compose deployment.
+
+Checks: mapped instances of both DAGs ran on BOTH workers (the hostname Airflow records per task
+instance), every partition is in the lake with the right row count, and after the teardown not
+one process of Airflow, Celery, PostgreSQL or Redis is left and their ports are free again.
+
+Runs with `make test-celery` (LAB_TEST_CELERY=1); plain `make test` skips it, see README.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import httpx
+import pytest
+
+from lab import lake
+from lab.airflow_local import port_in_use
+from lab.celery_local import CeleryLab
+from lab.client import Airflow, AirflowError
+from lab.config import settings
+from lab.partitions import COUNTRY_TABLE, partition_path
+from tests.plugin import free_port
+
+pytestmark = [
+    pytest.mark.celery,
+    pytest.mark.timeout(1200),  # the first test also waits for the whole deployment to start
+    pytest.mark.skipif(
+        os.environ.get("LAB_TEST_CELERY") != "1",
+        reason="the CeleryExecutor deployment test runs with `make test-celery` (LAB_TEST_CELERY=1)",
+    ),
+]
+DEMO = "dynamic_task_mapping_demo"
+EVENTS = "partitioned_events"
+# More mapped instances than one worker takes at once (2): they must spread over both workers.
+DEMO_CONF = {"mode": "custom", "start_date": "2024-03-01", "end_date": "2024-03-06", "events_per_partition": 300}
+DEMO_PARTITIONS = [f"event_date=2024-03-0{d}" for d in range(1, 7)]
+EVENTS_CONF = {
+    "mode": "range", "start_date": "2024-03-01", "end_date": "2024-03-03", "countries": ["DE", "FR"],
+    "events_per_partition": 50,
+    # One partition fails its first try: the retry (wherever Celery sends it) heals it.
+    "fail_partitions": ["2024-03-02/FR"], "fail_tries": 1,
+}
+EVENTS_PARTITIONS = [partition_path(f"2024-03-0{d}", c) for d in (1, 2, 3) for c in ("DE", "FR")]
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    base = tmp_path_factory.mktemp("celery")
+    port = free_port()
+    cfg = dataclasses.replace(
+        settings(), airflow_home=base / "airflow-home", lake_dir=base / "lake", port=port,
+        url=f"http://127.0.0.1:{port}", parallelism=8, username=None, password=None, token=None,
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("LAB_AIRFLOW_URL", raising=False)  # this test starts its own Airflow
+        lab = CeleryLab(cfg, workers=2)
+        lab.start(timeout=600)
+    ports = [port, lab.postgres.port, lab.redis.port]
+    try:
+        yield lab
+    finally:
+        lab.stop()
+    left = [f"{p.pid} {' '.join(p.cmdline()[:4])}" for p in lab.processes()]
+    assert left == [], f"processes left after the teardown: {left}"
+    assert [p for p in ports if port_in_use(p)] == [], "a port of the deployment is still taken"
+
+
+@pytest.fixture(scope="module")
+def client(deployment) -> Airflow:
+    return deployment.client()
+
+
+def mapped(client: Airflow, dag_id: str, run_id: str, task_id: str):
+    tis = client.task_instances(dag_id, run_id)
+    return tis[tis.task_id == task_id].sort_values("map_index").reset_index(drop=True)
+
+
+def test_the_api_wants_a_login_and_the_lab_client_logs_in(deployment, client):
+    anonymous = httpx.get(f"{deployment.cfg.url}/api/v2/dags", timeout=30)
+    assert anonymous.status_code == 401
+    assert client.request("GET", "/dags", params={"dag_id_pattern": DEMO})["total_entries"] == 1
+    wrong = dataclasses.replace(deployment.client_settings, password="not-the-password")
+    with pytest.raises(AirflowError, match="login to .* failed"):
+        Airflow(cfg=wrong)
+    # LAB_AIRFLOW_TOKEN instead of a password: a token from the same login endpoint.
+    login = {"username": deployment.username, "password": deployment.password}
+    token = httpx.post(f"{deployment.cfg.url}/auth/token", json=login, timeout=30).json()["access_token"]
+    by_token = Airflow(cfg=dataclasses.replace(deployment.cfg, username=None, password=None, token=token))
+    assert by_token.dag(DEMO)["dag_id"] == DEMO
+
+
+def test_demo_dag_maps_partitions_over_both_workers(deployment, client):
+    run = client.trigger_and_wait(DEMO, DEMO_CONF, timeout=600, progress=False)
+    assert run["state"] == "success"
+    tis = mapped(client, DEMO, run["dag_run_id"], "process_partition")
+    assert tis.state.tolist() == ["success"] * 6
+    assert tis.rendered_map_index.tolist() == [f"Partition: 2024-03-0{d}" for d in range(1, 7)]
+    assert set(tis.hostname) == deployment.worker_hostnames  # both workers ran some of them
+    assert lake.validate(DEMO_PARTITIONS, 300, lake_dir=deployment.cfg.lake_dir) == {
+        "missing": [], "wrong_counts": {}, "several_files": {}, "ok": True,
+    }
+
+
+def test_date_x_country_dag_maps_pairs_over_both_workers_and_a_retry_heals(deployment, client):
+    run = client.trigger_and_wait(EVENTS, EVENTS_CONF, timeout=600, progress=False)
+    assert run["state"] == "success"
+    tis = mapped(client, EVENTS, run["dag_run_id"], "write_partition")
+    assert tis.rendered_map_index.tolist() == [f"2024-03-0{d} / {c}" for d in (1, 2, 3) for c in ("DE", "FR")]
+    assert tis.state.tolist() == ["success"] * 6
+    tries = dict(zip(tis.rendered_map_index, tis.try_number, strict=True))
+    assert tries.pop("2024-03-02 / FR") == 2 and set(tries.values()) == {1}
+    assert set(tis.hostname) == deployment.worker_hostnames
+    assert lake.validate(EVENTS_PARTITIONS, 50, table=COUNTRY_TABLE, lake_dir=deployment.cfg.lake_dir)["ok"]
+    assert sorted(lake.partition_files(COUNTRY_TABLE, deployment.cfg.lake_dir)) == sorted(EVENTS_PARTITIONS)

@@ -1,0 +1,202 @@
+"""The benchmark's parameters, plan, output checks and README section: no Airflow needed."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from lab import lake
+from lab.bench.cli import README_END, README_START, _check_params, parse_value, update_readme
+from lab.bench.runner import BenchConfig, BenchConfigError, Runner
+from lab.bench.workload import STRATEGIES, chunks
+
+
+def test_defaults_are_valid_and_cover_every_strategy():
+    config = BenchConfig()
+    assert config.strategies == list(STRATEGIES)
+    assert config.dates == ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"partitions": 0}, "partitions must be a whole number"),
+        ({"partitions": 2.5}, "partitions must be a whole number"),
+        ({"rows": True}, "rows must be a whole number"),
+        ({"latency_s": -1}, "latency_s must be a number"),
+        ({"latency_s": "2"}, "latency_s must be a number"),
+        ({"parallelism": 0}, "parallelism must be a whole number from 1"),
+        ({"parallelism": 65}, "parallelism must be a whole number from 1 to 64"),
+        ({"repeats": 0}, "repeats"),
+        ({"strategies": ["dynamic_mapping", "map_reduce"]}, "unknown strategies \\['map_reduce'\\]"),
+        ({"strategies": "dynamic_mapping,dynamic_mapping"}, "names a strategy twice"),
+        ({"strategies": []}, "strategies is empty"),
+        ({"sweep": "1,two"}, "sweep must be whole numbers"),
+        ({"sweep": [2, 2]}, "lists a level twice"),
+        ({"start_date": "2024-02-30"}, "not a real calendar date"),
+        ({"start_date": "2023-12-31"}, "must lie in the benchmark DAGs' window"),
+        ({"start_date": "2025-12-30", "partitions": 3}, "2025-12-30..2026-01-01"),
+        ({"warmup": "yes"}, "warmup must be True or False"),
+    ],
+)
+def test_bad_parameters_are_refused_with_a_clear_message(kwargs, message):
+    with pytest.raises(BenchConfigError, match=message):
+        BenchConfig(**kwargs)
+
+
+def test_lists_may_be_given_as_comma_separated_text():
+    config = BenchConfig(strategies="sequential_loop, dynamic_mapping", sweep="8,1,2", sweep_strategies="dynamic_mapping")
+    assert config.strategies == ["sequential_loop", "dynamic_mapping"]
+    assert config.sweep == [1, 2, 8]
+    assert config.max_parallelism == 8
+
+
+def test_plan_rotates_the_order_and_reuses_comparison_trials_in_the_sweep():
+    config = BenchConfig(
+        strategies=["sequential_loop", "dynamic_mapping"], parallelism=2, repeats=2, sweep=[1, 2],
+        sweep_strategies=["dynamic_mapping", "catchup_backfill"],
+    )
+    plan = [(t["phase"], t["strategy"], t["repeat"], t["parallelism"]) for t in config.plan()]
+    assert plan[:4] == [
+        ("compare", "sequential_loop", 0, 2), ("compare", "dynamic_mapping", 0, 2),
+        ("compare", "dynamic_mapping", 1, 2), ("compare", "sequential_loop", 1, 2),
+    ]
+    sweep = sorted(p for p in plan if p[0] == "sweep")
+    # dynamic_mapping at P=2 comes from the comparison; catchup_backfill is not compared, so it runs at both.
+    assert sweep == sorted(
+        [("sweep", "dynamic_mapping", r, 1) for r in (0, 1)]
+        + [("sweep", "catchup_backfill", r, p) for r in (0, 1) for p in (1, 2)]
+    )
+
+
+def test_a_sweep_adds_the_sequential_baseline_when_it_is_not_compared():
+    config = BenchConfig(strategies=["dynamic_mapping"], sweep=[1, 2])
+    assert [t["strategy"] for t in config.plan() if t["phase"] == "compare"] == ["sequential_loop", "dynamic_mapping"]
+
+
+def test_conf_gives_each_strategy_what_its_dag_takes():
+    config = BenchConfig(partitions=3, rows=10, latency_s=2, chunk_size=2)
+    assert config.conf(STRATEGIES["catchup_backfill"]) == {"rows": 10, "latency_s": 2.0}
+    assert config.conf(STRATEGIES["dynamic_mapping"]) == {
+        "rows": 10, "latency_s": 2.0, "start_date": "2024-01-01", "end_date": "2024-01-03",
+    }
+    assert config.conf(STRATEGIES["chunked_mapping"])["chunk_size"] == 2
+
+
+def test_chunks():
+    days = ["d1", "d2", "d3", "d4", "d5"]
+    assert chunks(days, 2) == [["d1", "d2"], ["d3", "d4"], ["d5"]]
+    assert chunks(days, 9) == [days]
+    with pytest.raises(ValueError):
+        chunks(days, 0)
+
+
+def test_cli_values_parse_like_papermill_and_are_checked_before_running():
+    assert parse_value("32") == 32
+    assert parse_value("0.5") == 0.5
+    assert parse_value("false") is False
+    assert parse_value("[1, 2, 4]") == [1, 2, 4]
+    assert parse_value("1,2,4") == "1,2,4"  # BenchConfig turns it into a list
+    assert parse_value("dynamic_mapping") == "dynamic_mapping"
+    with pytest.raises(SystemExit, match="unknown parameter"):
+        _check_params({"partitons": 4})
+    with pytest.raises(SystemExit, match="parallelism must be"):
+        _check_params({"parallelism": 0})
+    _check_params({"partitions": 32, "sweep": "1,2,4,8"})
+
+
+# ---------------------------------------------------------------- checking a trial's output, on a real lake
+
+
+@pytest.fixture
+def tmp_lake(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_LAKE_DIR", str(tmp_path / "lake"))
+    return tmp_path / "lake"
+
+
+def outcome(dates, states=("success",)):
+    runs = pd.DataFrame([{"dag_run_id": "r1", "state": "success"}])
+    tis = pd.DataFrame([{"task_id": "process_partition", "state": s} for s in states])
+    reports = [{"partitions": dates, "rows": 0, "work_s": 0.1}]
+    return runs, tis, reports
+
+
+def test_verify_accepts_a_complete_output(tmp_lake):
+    config = BenchConfig(partitions=2, rows=20)
+    strategy = STRATEGIES["dynamic_mapping"]
+    for day in config.dates:
+        lake.write_partition(day, 20, table=strategy.table)
+    runs, tis, reports = outcome(config.dates)
+    assert Runner(config).verify(strategy, config.dates, runs, tis, reports, 1) == []
+
+
+def test_verify_catches_missing_wrong_extra_and_failed_output(tmp_lake):
+    config = BenchConfig(partitions=3, rows=20)
+    strategy = STRATEGIES["dynamic_mapping"]
+    runner = Runner(config)
+    lake.write_partition("2024-01-01", 20, table=strategy.table)
+    lake.write_partition("2024-01-02", 19, table=strategy.table)  # wrong row count
+    lake.write_partition("2024-02-01", 20, table=strategy.table)  # not asked for
+    runs, tis, reports = outcome(["2024-01-01", "2024-01-02", "2024-01-02"], states=("success", "failed"))
+    problems = " | ".join(runner.verify(strategy, config.dates, runs, tis, reports, 1))
+    assert "missing ['event_date=2024-01-03']" in problems
+    assert "'event_date=2024-01-02': 19" in problems
+    assert "unexpected partitions in bench_dynamic_mapping: ['event_date=2024-02-01']" in problems
+    assert "task instances not successful: ['process_partition:failed']" in problems
+    assert "tasks reported 3 partition writes for 3 partitions" in problems  # one twice, one never
+    runs.loc[0, "state"] = "failed"
+    assert "runs not successful: ['r1']" in " | ".join(runner.verify(strategy, config.dates, runs, tis, reports, 2))
+    assert "1 runs instead of 2" in " | ".join(runner.verify(strategy, config.dates, runs, tis, reports, 2))
+
+
+# ---------------------------------------------------------------- the README's results section
+
+
+def test_readme_section_is_rewritten_between_its_markers_only(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    summary = [
+        {"strategy": "sequential_loop", "makespan_s": 40.0, "makespan_min_s": 39.0, "makespan_max_s": 41.0,
+         "task_instances": 1, "overhead_per_task_s": 1.5, "efficiency": 0.1, "speedup_vs_sequential": 1.0,
+         "speedup_vs_backfill": 0.5},
+        {"strategy": "dynamic_mapping", "makespan_s": 8.0, "makespan_min_s": 7.5, "makespan_max_s": 9.0,
+         "task_instances": 17, "overhead_per_task_s": 2.0, "efficiency": 0.5, "speedup_vs_sequential": 5.0,
+         "speedup_vs_backfill": 2.5},
+    ]
+    results = {
+        "parameters": {"partitions": 16, "rows": 10000, "latency_s": 2.0, "parallelism": 8, "chunk_size": 4, "repeats": 3},
+        "started_at": "2025-01-02T03:04:05+00:00",
+        "machine": {"cpu_model": "Test CPU", "cores_logical": 8, "memory_gib": 16.0, "load_average": [0.2, 0, 0],
+                    "load_average_end": [0.3, 0, 0]},
+        "versions": {"apache-airflow": "3.3.2", "duckdb": "2.0.0"},
+        "t_partition_s": 2.05,
+        "headline": {"speedup_vs_sequential": 5.0, "speedup_vs_backfill": 2.5, "efficiency": 0.5},
+        "summary": summary,
+    }
+    (out / "results.json").write_text(json.dumps(results))
+    pd.DataFrame(summary).to_csv(out / "results.csv", index=False)
+    (out / "speedup_vs_parallelism.png").write_bytes(b"png")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "README.md").write_text(f"# Lab\n\nbefore\n{README_START}\nplaceholder\n{README_END}\nafter\n")
+
+    assert update_readme(out, repo) == 0
+    text = (repo / "README.md").read_text()
+    assert text.startswith("# Lab\n\nbefore\n") and text.endswith(f"{README_END}\nafter\n")
+    assert "placeholder" not in text
+    assert "| dynamic_mapping | 8.0 | 7.5 | 9.0 | 17 | 2.00 | 0.50 | 5.00x | 2.50x |" in text
+    assert "**5.00x** as fast as sequential_loop and **2.50x** as fast as catchup_backfill" in text
+    assert "![speedup over the sequential loop against parallelism](docs/benchmark/speedup_vs_parallelism.png)" in text
+    assert (repo / "docs" / "benchmark" / "speedup_vs_parallelism.png").read_bytes() == b"png"
+    assert update_readme(out, repo) == 0 and (repo / "README.md").read_text() == text  # idempotent
+
+
+def test_readme_without_markers_is_left_alone(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps({"summary": []}))
+    (out / "results.csv").write_text("strategy\n")
+    (tmp_path / "README.md").write_text("# Lab\n")
+    assert update_readme(out, tmp_path) == 1
+    assert (tmp_path / "README.md").read_text() == "# Lab\n"
+

@@ -1,0 +1,41 @@
+"""The claims of lab.lake's docstring about DuckDB's own overwrite options, checked on DuckDB itself."""
+
+import pandas as pd
+import pytest
+
+from lab.naive_overwrite import copy_sql, naive_copy, naive_copy_killed, table_health
+
+
+def rows(table_dir) -> dict:
+    health = table_health(table_dir)
+    assert isinstance(health, pd.DataFrame), health
+    return dict(zip(health["partition"], health["rows"]))
+
+
+def test_overwrite_deletes_every_other_partition(tmp_path):
+    naive_copy(tmp_path / "t", "2024-01-01", "DE", 10, "OVERWRITE_OR_IGNORE")
+    naive_copy(tmp_path / "t", "2024-01-01", "FR", 10, "OVERWRITE_OR_IGNORE")
+    naive_copy(tmp_path / "t", "2024-01-01", "DE", 5, "OVERWRITE")
+    assert rows(tmp_path / "t") == {"event_date=2024-01-01/country=DE": 5}
+
+
+def test_overwrite_or_ignore_keeps_stale_files_of_a_bigger_earlier_write(tmp_path):
+    naive_copy(tmp_path / "t", "2024-01-01", "FR", 100_000, "OVERWRITE_OR_IGNORE + FILE_SIZE_BYTES")
+    naive_copy(tmp_path / "t", "2024-01-01", "FR", 1000, "OVERWRITE_OR_IGNORE + FILE_SIZE_BYTES")
+    assert rows(tmp_path / "t")["event_date=2024-01-01/country=FR"] > 1000  # stale rows counted too
+
+
+def test_a_killed_in_place_overwrite_breaks_every_query(tmp_path):
+    naive_copy(tmp_path / "t", "2024-01-01", "DE", 10, "OVERWRITE_OR_IGNORE")
+    naive_copy(tmp_path / "t", "2024-01-01", "FR", 10, "OVERWRITE_OR_IGNORE")
+    assert naive_copy_killed(tmp_path / "t", "2024-01-01", "DE", 3_000_000) > 0
+    health = table_health(tmp_path / "t")
+    assert isinstance(health, str) and "event_date=2024-01-01/country=DE/data_0.parquet" in health
+    assert str(tmp_path) not in health  # no machine path in what a notebook prints
+
+
+def test_only_known_options_and_validated_values_reach_sql(tmp_path):
+    with pytest.raises(ValueError, match="option must be one of"):
+        copy_sql(tmp_path, "2024-01-01", "DE", 1, "OVERWRITE; DROP TABLE x")
+    with pytest.raises(ValueError, match="unknown country"):
+        copy_sql(tmp_path, "2024-01-01", "XX", 1, "OVERWRITE")

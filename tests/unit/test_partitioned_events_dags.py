@@ -1,0 +1,54 @@
+"""The partitioned_events DAG and its concurrency variants parse and have the shape the lessons describe."""
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+
+from lab import concurrency
+from lab.config import REPO_ROOT
+from lab.partitions import known_countries
+
+
+@pytest.fixture(scope="module")
+def dags():
+    found = {}
+    for name in ("partitioned_events.py", "partitioned_events_concurrency.py"):
+        bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / name))
+        assert bag.import_errors == {}
+        found.update(bag.dags)
+    return found
+
+
+def test_partitioned_events_params(dags):
+    dag = dags["partitioned_events"]
+    assert type(dag.timetable).__name__ == "NullTimetable"
+    assert set(dag.params.keys()) == {
+        "mode", "start_date", "end_date", "countries", "events_per_partition", "latency_s", "fail_partitions", "fail_tries",
+    }
+    assert dag.params.get_param("mode").schema["enum"] == ["daily", "range", "country_reload"]
+    countries = dag.params.get_param("countries")
+    assert countries.value == list(known_countries())  # default: every country of data/countries.csv
+    assert countries.schema["items"]["enum"] == list(known_countries())
+    assert dag.params.get_param("events_per_partition").schema["minimum"] == 1
+
+
+def test_partitioned_events_maps_over_explicit_pairs(dags):
+    dag = dags["partitioned_events"]
+    mapped = dag.get_task("write_partition")
+    assert type(mapped).__name__.endswith("MappedOperator")
+    assert mapped.partial_kwargs["map_index_template"] == (
+        "{{ task.op_kwargs['event_date'] }} / {{ task.op_kwargs['country'] }}"
+    )
+    assert mapped.partial_kwargs["retries"] == 1
+    assert dag.get_task("plan_partitions").downstream_task_ids == {"write_partition"}
+    assert type(mapped._get_specified_expand_input()).__name__ == "ListOfDictsExpandInput"  # expand_kwargs
+
+
+def test_each_concurrency_dag_sets_its_one_limit(dags):
+    tis_dag = dags[concurrency.dag_id("max_active_tis_per_dagrun")]
+    assert tis_dag.get_task("write_partition").partial_kwargs["max_active_tis_per_dagrun"] == 2
+    assert dags[concurrency.dag_id("max_active_tasks")].max_active_tasks == 3
+    assert dags[concurrency.dag_id("pool")].get_task("write_partition").partial_kwargs["pool"] == concurrency.POOL
+    free = dags[concurrency.dag_id("parallelism")]
+    assert free.max_active_tasks == dags["partitioned_events"].max_active_tasks  # Airflow's default
+    assert free.get_task("write_partition").partial_kwargs.get("max_active_tis_per_dagrun") is None
+    assert free.get_task("write_partition").partial_kwargs.get("pool") in (None, "default_pool")
