@@ -13,11 +13,10 @@ only the backfill's. Writes the lake table `bench_catchup_backfill`.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 from airflow.sdk import dag, task
 
-from lab.bench.workload import POOL, STRATEGIES, WINDOW_END, WINDOW_START, report, work_params
+from lab.bench.workload import POOL, STRATEGIES, WINDOW_END_AT, WINDOW_START_AT, report, work_params
 
 STRATEGY = STRATEGIES["catchup_backfill"]
 
@@ -26,8 +25,8 @@ STRATEGY = STRATEGIES["catchup_backfill"]
     dag_id=STRATEGY.dag_id,
     dag_display_name="Benchmark: one daily run per partition (backfill)",
     schedule="@daily",
-    start_date=datetime.combine(WINDOW_START, datetime.min.time(), tzinfo=timezone.utc),
-    end_date=datetime.combine(WINDOW_END, datetime.min.time(), tzinfo=timezone.utc),
+    start_date=WINDOW_START_AT,
+    end_date=WINDOW_END_AT,
     catchup=False,
     params=work_params(),
     default_args={"pool": POOL},

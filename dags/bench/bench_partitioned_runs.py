@@ -14,11 +14,10 @@ table `bench_partitioned_runs` through `lab.lake.write_partition`.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 from airflow.sdk import CronPartitionTimetable, dag, task
 
-from lab.bench.workload import POOL, STRATEGIES, WINDOW_END, WINDOW_START, report, work_params
+from lab.bench.workload import POOL, STRATEGIES, WINDOW_END_AT, WINDOW_START_AT, report, work_params
 
 STRATEGY = STRATEGIES["partitioned_runs"]
 
@@ -27,8 +26,8 @@ STRATEGY = STRATEGIES["partitioned_runs"]
     dag_id=STRATEGY.dag_id,
     dag_display_name="Benchmark: one partitioned run per partition_key (backfill)",
     schedule=CronPartitionTimetable("0 0 * * *", timezone="UTC", key_format="%Y-%m-%d"),
-    start_date=datetime.combine(WINDOW_START, datetime.min.time(), tzinfo=timezone.utc),
-    end_date=datetime.combine(WINDOW_END, datetime.min.time(), tzinfo=timezone.utc),
+    start_date=WINDOW_START_AT,
+    end_date=WINDOW_END_AT,
     catchup=False,
     params=work_params(),
     default_args={"pool": POOL},

@@ -14,13 +14,16 @@ lab_bench 8 benchmark`): without it the scheduler never starts the tasks.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 POOL = "lab_bench"
 # Backfilled DAGs are pinned to this window: no scheduled run ever happens by itself (the
 # window is in the past), and every benchmark partition must fall inside it.
 WINDOW_START = date(2024, 1, 1)
 WINDOW_END = date(2025, 12, 31)
+# The same window as the scheduled DAGs' start_date / end_date (midnight UTC).
+WINDOW_START_AT = datetime.combine(WINDOW_START, datetime.min.time(), tzinfo=timezone.utc)
+WINDOW_END_AT = datetime.combine(WINDOW_END, datetime.min.time(), tzinfo=timezone.utc)
 MAX_LATENCY_S = 600.0
 
 
