@@ -24,9 +24,29 @@ TI_TIME_COLUMNS = ["queued_when", "scheduled_when", "start_date", "end_date"]
 class AirflowError(RuntimeError):
     """The API refused a call, or a run did not finish as asked; the message has Airflow's reason."""
 
+    def __init__(self, message: str, status_code: int | None = None):
+        super().__init__(message)
+        self.status_code = status_code  # the HTTP status when the API refused the call
+
 
 class RunTimeout(AirflowError):
     """A run was still going when the wait ran out."""
+
+
+def retry_when_locked(call, attempts: int = 5, pause_s: float = 0.5):
+    """Call `call()` again while the API answers 503 (SQLite busy); other errors go straight up.
+
+    Airflow answers 503 "Database is locked" to a backfill it could not create on SQLite under
+    concurrent writes, after rolling it back, so that the caller can try again.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except AirflowError as exc:
+            if exc.status_code != 503 or attempt == attempts:
+                raise
+            time.sleep(pause_s * attempt)
+    raise ValueError(f"attempts must be at least 1, not {attempts}")
 
 
 class Airflow:
@@ -79,7 +99,7 @@ class Airflow:
                 detail = response.json().get("detail", response.text)
             except ValueError:
                 detail = response.text
-            raise AirflowError(f"{method} {path} -> {response.status_code}: {detail}")
+            raise AirflowError(f"{method} {path} -> {response.status_code}: {detail}", status_code=response.status_code)
         return response.json() if response.content else {}
 
     def _paged(self, path: str, key: str, params: dict | None = None, page: int = 100) -> list[dict]:
@@ -103,7 +123,7 @@ class Airflow:
             try:
                 return self.dag(dag_id)
             except AirflowError as exc:
-                if "404" not in str(exc):
+                if exc.status_code != 404:
                     raise
             errors = self.import_errors()
             if errors:
@@ -244,23 +264,25 @@ class Airflow:
         max_active_runs: int = 1,
         conf: dict | None = None,
         reprocess_behavior: str = "completed",
+        attempts: int = 5,
     ) -> dict:
-        """Ask the scheduler for one run per schedule interval in [from_date, to_date] (Airflow 3 backfill)."""
+        """Ask the scheduler for one run per schedule interval in [from_date, to_date] (Airflow 3 backfill).
+
+        On SQLite, creating the runs can collide with the scheduler's writes; Airflow then rolls the
+        backfill back and answers 503 "Database is locked" so the caller can retry. We do, a few times.
+        """
         self.wait_for_dag(dag_id)
         self.unpause(dag_id)  # the scheduler does not run a paused DAG's backfill
-        return self.request(
-            "POST",
-            "/backfills",
-            json={
-                "dag_id": dag_id,
-                "from_date": _iso(from_date),
-                "to_date": _iso(to_date),
-                "run_backwards": False,
-                "dag_run_conf": conf or {},
-                "reprocess_behavior": reprocess_behavior,
-                "max_active_runs": max_active_runs,
-            },
-        )
+        body = {
+            "dag_id": dag_id,
+            "from_date": _iso(from_date),
+            "to_date": _iso(to_date),
+            "run_backwards": False,
+            "dag_run_conf": conf or {},
+            "reprocess_behavior": reprocess_behavior,
+            "max_active_runs": max_active_runs,
+        }
+        return retry_when_locked(lambda: self.request("POST", "/backfills", json=body), attempts)
 
     def backfill_runs(self, dag_id: str, backfill_id: int) -> pd.DataFrame:
         runs = self.runs(dag_id, run_type="backfill")

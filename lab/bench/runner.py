@@ -34,7 +34,7 @@ import pandas as pd
 from lab import airflow_local, lake
 from lab.bench import metrics
 from lab.bench.workload import MAX_LATENCY_S, POOL, STRATEGIES, WINDOW_END, WINDOW_START, Strategy
-from lab.client import Airflow, AirflowError
+from lab.client import Airflow, AirflowError, retry_when_locked
 from lab.config import settings
 from lab.partitions import PartitionError, parse_date
 
@@ -396,9 +396,14 @@ class Runner:
             "reprocess_behavior": "none",
             "max_active_runs": parallelism,
         }
-        t0 = _now()
-        self.af.request("POST", "/backfills", json=body)
-        return t0
+        sent_at = []
+
+        def create():  # t0 is the moment of the attempt that Airflow accepted
+            sent_at.append(_now())
+            return self.af.request("POST", "/backfills", json=body)
+
+        retry_when_locked(create)
+        return sent_at[-1]
 
     def wait(self, strategy: Strategy, expected_runs: int, timeout: float) -> pd.DataFrame:
         """Poll until `expected_runs` runs of the DAG exist and all have finished; return them."""

@@ -1,0 +1,55 @@
+"""The client retries a backfill that Airflow refused with 503 (SQLite locked), and nothing else.
+
+The lock cannot be provoked on demand on a real Airflow, so the HTTP side is httpx's MockTransport
+answering with the body Airflow's backfill route sends (airflow/api_fastapi/.../backfills.py).
+"""
+
+import httpx
+import pytest
+
+from lab.client import Airflow, AirflowError, retry_when_locked
+
+LOCKED = {"detail": "Database is locked. Backfill creation is not supported on SQLite under concurrent access."}
+
+
+def _client(answers: list[tuple[int, dict]], seen: list[str]) -> Airflow:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        if request.method == "GET":  # wait_for_dag's lookups: the DAG is parsed, no import errors
+            return httpx.Response(200, json={"dag_id": "d", "is_paused": False, "import_errors": [], "total_entries": 0})
+        if request.method == "PATCH":
+            return httpx.Response(200, json={"dag_id": "d", "is_paused": False})
+        status, body = answers.pop(0)
+        return httpx.Response(status, json=body)
+
+    af = Airflow(url="http://127.0.0.1:9")
+    af.http = httpx.Client(base_url="http://127.0.0.1:9/api/v2", transport=httpx.MockTransport(handler))
+    return af
+
+
+def test_backfill_is_retried_after_a_locked_database(monkeypatch):
+    monkeypatch.setattr("lab.client.time.sleep", lambda s: None)
+    seen: list[str] = []
+    af = _client([(503, LOCKED), (503, LOCKED), (200, {"id": 7})], seen)
+    assert af.backfill("d", "2024-01-01", "2024-01-03", max_active_runs=2) == {"id": 7}
+    assert seen.count("POST /api/v2/backfills") == 3
+
+
+def test_backfill_gives_up_with_airflows_reason(monkeypatch):
+    monkeypatch.setattr("lab.client.time.sleep", lambda s: None)
+    af = _client([(503, LOCKED)] * 3, [])
+    with pytest.raises(AirflowError, match="Database is locked") as err:
+        af.backfill("d", "2024-01-01", "2024-01-03", attempts=3)
+    assert err.value.status_code == 503
+
+
+def test_other_refusals_are_not_retried():
+    calls = []
+
+    def conflict():
+        calls.append(1)
+        raise AirflowError("POST /backfills -> 409: There is already a running backfill", status_code=409)
+
+    with pytest.raises(AirflowError, match="409"):
+        retry_when_locked(conflict)
+    assert len(calls) == 1
