@@ -9,6 +9,7 @@ LAB_AIRFLOW_URL plus LAB_AIRFLOW_TOKEN or LAB_AIRFLOW_USERNAME / LAB_AIRFLOW_PAS
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from datetime import date, datetime
 
 import httpx
@@ -141,6 +142,19 @@ class Airflow:
     def unpause(self, dag_id: str) -> dict:
         return self.set_paused(dag_id, False)
 
+    @contextmanager
+    def paused(self, dag_id: str):
+        """Keep the scheduler away from the DAG's runs inside the block; unpause it on the way out.
+
+        The scheduler neither starts nor schedules runs of a paused DAG, so what the block
+        creates (and Airflow may delete again, see `create_backfill`) is not in use yet.
+        """
+        self.set_paused(dag_id, True)
+        try:
+            yield
+        finally:
+            self.unpause(dag_id)
+
     # ------------------------------------------------------------------ runs
 
     def trigger(self, dag_id: str, conf: dict | None = None, run_id: str | None = None, unpause: bool = True) -> dict:
@@ -268,11 +282,30 @@ class Airflow:
     ) -> dict:
         """Ask the scheduler for one run per schedule interval in [from_date, to_date] (Airflow 3 backfill).
 
-        On SQLite, creating the runs can collide with the scheduler's writes; Airflow then rolls the
-        backfill back and answers 503 "Database is locked" so the caller can retry. We do, a few times.
+        The runs are created while the DAG is paused (see `create_backfill`), and the DAG is
+        unpaused once they exist: the scheduler does not run a paused DAG's backfill.
         """
         self.wait_for_dag(dag_id)
-        self.unpause(dag_id)  # the scheduler does not run a paused DAG's backfill
+        with self.paused(dag_id):
+            return self.create_backfill(dag_id, from_date, to_date, max_active_runs, conf, reprocess_behavior, attempts)
+
+    def create_backfill(
+        self,
+        dag_id: str,
+        from_date: date | datetime | str,
+        to_date: date | datetime | str,
+        max_active_runs: int = 1,
+        conf: dict | None = None,
+        reprocess_behavior: str = "completed",
+        attempts: int = 5,
+    ) -> dict:
+        """POST /backfills, retried while Airflow answers 503; call it inside `paused(dag_id)`.
+
+        On SQLite, creating the runs can collide with the scheduler's writes. Airflow then answers
+        503 "Database is locked" after deleting the runs it had created, so the caller can retry.
+        Were the DAG unpaused, the scheduler could already be scheduling those runs, and on
+        Airflow 3.3 the deletion under its feet crashes the scheduler (seen in the benchmark).
+        """
         body = {
             "dag_id": dag_id,
             "from_date": _iso(from_date),
@@ -334,6 +367,9 @@ def tis_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def _iso(value: date | datetime | str) -> str:
+    """An ISO timestamp for the API; a day (a date or "YYYY-MM-DD") is midnight UTC."""
+    if isinstance(value, str) and len(value) == 10:
+        value = date.fromisoformat(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, date):

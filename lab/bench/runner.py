@@ -34,7 +34,7 @@ import pandas as pd
 from lab import airflow_local, lake
 from lab.bench import metrics
 from lab.bench.workload import MAX_LATENCY_S, POOL, STRATEGIES, WINDOW_END, WINDOW_START, Strategy
-from lab.client import Airflow, AirflowError, retry_when_locked
+from lab.client import Airflow, AirflowError
 from lab.config import settings
 from lab.partitions import PartitionError, parse_date
 
@@ -381,29 +381,24 @@ class Runner:
             lake.delete_table(strategy.table)
 
     def launch(self, strategy: Strategy, conf: dict, dates: list[str], parallelism: int, run_id: str) -> pd.Timestamp:
-        """Start the strategy; returns the moment just before the request (the trial's t0)."""
+        """Start the strategy; returns the trial's t0, the moment from which its runs may start.
+
+        A triggered run: just before the request. A backfill: once its runs exist, just before
+        the DAG is unpaused.
+        """
         if strategy.launch == "trigger":
             body = {"logical_date": None, "conf": conf, "dag_run_id": run_id}
             t0 = _now()
             self.af.request("POST", f"/dags/{strategy.dag_id}/dagRuns", json=body)
             return t0
-        body = {
-            "dag_id": strategy.dag_id,
-            "from_date": f"{dates[0]}T00:00:00Z",
-            "to_date": f"{dates[-1]}T00:00:00Z",
-            "run_backwards": False,
-            "dag_run_conf": conf,
-            "reprocess_behavior": "none",
-            "max_active_runs": parallelism,
-        }
-        sent_at = []
-
-        def create():  # t0 is the moment of the attempt that Airflow accepted
-            sent_at.append(_now())
-            return self.af.request("POST", "/backfills", json=body)
-
-        retry_when_locked(create)
-        return sent_at[-1]
+        # Created while the DAG is paused (a refused attempt's runs are deleted by Airflow, which
+        # must not happen under the scheduler); t0 is the unpause, when the runs may start.
+        with self.af.paused(strategy.dag_id):
+            self.af.create_backfill(
+                strategy.dag_id, dates[0], dates[-1], max_active_runs=parallelism, conf=conf, reprocess_behavior="none"
+            )
+            t0 = _now()
+        return t0
 
     def wait(self, strategy: Strategy, expected_runs: int, timeout: float) -> pd.DataFrame:
         """Poll until `expected_runs` runs of the DAG exist and all have finished; return them."""
