@@ -239,11 +239,19 @@ def airflow_parallelism(cfg=None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-def ensure_capacity(needed: int, quiet: bool = False) -> int:
-    """Make sure the local Airflow runs with [core] parallelism >= `needed` (the largest P).
+# A LocalExecutor worker stays busy after its task has ended until the task's supervisor notices
+# the process exit, which can take up to [workers] min_heartbeat_interval (5 s). With only P
+# workers that wait becomes a second, hidden cap (the next wave starts as workers free up, two
+# at a time, in the first reference run); 2 x P workers absorb it while the pool still lets at
+# most P tasks run.
+EXECUTOR_HEADROOM = 2
 
-    The cap P of each trial is the pool; [core] parallelism only has to be at least as large,
-    or the executor would be a second, lower cap. A managed Airflow started with less is
+
+def ensure_capacity(needed: int, quiet: bool = False) -> int:
+    """Make sure the local Airflow runs with [core] parallelism >= `needed` (EXECUTOR_HEADROOM x the largest P).
+
+    The cap P of each trial is the pool; [core] parallelism must not be a second, lower cap
+    (see EXECUTOR_HEADROOM). A managed Airflow started with less is
     restarted with LAB_PARALLELISM = needed; an external one (LAB_AIRFLOW_URL) is trusted.
     Returns the parallelism Airflow runs with (or `needed` when it cannot be read).
     """
@@ -532,7 +540,7 @@ class Runner:
         cfg = self.config
         started = _now()
         machine = machine_info()
-        parallelism = ensure_capacity(cfg.max_parallelism)
+        parallelism = ensure_capacity(EXECUTOR_HEADROOM * cfg.max_parallelism)
         plan = cfg.plan()
         names = list(dict.fromkeys(t["strategy"] for t in plan))
         samples = measure_partition(cfg.rows, cfg.latency_s)
