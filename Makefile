@@ -38,13 +38,13 @@ status: setup  ## is the local Airflow healthy
 logs: setup  ## tail the scheduler log (make logs C=api-server for another component)
 	$(LAB) logs $(or $(C),scheduler)
 
-test: setup chromium  ## every test: unit, DAG integrity, integration on a real Airflow, notebooks (nbval), browser
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: setup chromium  ## every test: unit, DAG integrity, integration on a real Airflow, notebooks (nbval), browser, CeleryExecutor
+	LAB_TEST_CELERY=1 $(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: setup  ## only the tests that need no Airflow
 	$(BIN)/pytest -m "not airflow" tests/unit $(PYTEST_ARGS)
 
-test-celery: setup  ## the distributed path: PostgreSQL + Redis (apt-installed if missing) + Airflow on CeleryExecutor, 2 workers
+test-celery: setup  ## only the distributed path: PostgreSQL + Redis (apt-installed if missing) + Airflow on CeleryExecutor, 2 workers
 	LAB_TEST_CELERY=1 $(BIN)/pytest tests/celery $(PYTEST_ARGS)
 
 # Browser tests and docs pictures drive Debian's Chromium; installed here (apt), never downloaded by a test.

@@ -6,7 +6,7 @@ timestamps, and `work_s`: the seconds the task itself reported spending inside
 `write_partition`) plus the moment it was triggered. Nothing is assumed about how the
 strategy ran: concurrency, overhead and makespan are read off the timeline.
 
-- makespan: trigger (a backfill: its release) to the end of the last task instance: what a user waits for;
+- makespan: trigger (a backfill: the request creating its runs) to the end of the last task instance: what a user waits for;
 - time in tasks: the sum of the task instances' durations (what the slots were busy with);
 - per-task overhead: (time in tasks - work inside write_partition) / number of task instances:
   process start, imports, talking to the API server, a virtualenv ...;

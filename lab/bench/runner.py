@@ -34,7 +34,7 @@ import pandas as pd
 from lab import airflow_local, lake
 from lab.bench import metrics
 from lab.bench.workload import MAX_LATENCY_S, POOL, STRATEGIES, WINDOW_END, WINDOW_START, Strategy
-from lab.client import Airflow, AirflowError
+from lab.client import Airflow, AirflowError, retry_when_locked
 from lab.config import settings
 from lab.partitions import PartitionError, parse_date
 
@@ -389,24 +389,30 @@ class Runner:
             lake.delete_table(strategy.table)
 
     def launch(self, strategy: Strategy, conf: dict, dates: list[str], parallelism: int, run_id: str) -> pd.Timestamp:
-        """Start the strategy; returns the trial's t0, the moment from which its runs may start.
+        """Start the strategy; returns the trial's t0: just before the request that started it.
 
-        A triggered run: just before the request. A backfill: once its runs exist, just before
-        the DAG is unpaused.
+        A backfill's runs are created while its DAG is paused (a refused attempt's runs are deleted
+        by Airflow, which must not happen under the scheduler) and released right after; t0 is
+        the start of the accepted creation request, so creating the N runs counts, as a triggered
+        run's creation does.
         """
         if strategy.launch == "trigger":
             body = {"logical_date": None, "conf": conf, "dag_run_id": run_id}
             t0 = _now()
             self.af.request("POST", f"/dags/{strategy.dag_id}/dagRuns", json=body)
             return t0
-        # Created while the DAG is paused (a refused attempt's runs are deleted by Airflow, which
-        # must not happen under the scheduler); t0 is the unpause, when the runs may start.
-        with self.af.paused(strategy.dag_id):
-            self.af.create_backfill(
-                strategy.dag_id, dates[0], dates[-1], max_active_runs=parallelism, conf=conf, reprocess_behavior="none"
+        sent_at = []
+
+        def create():
+            sent_at.append(_now())
+            return self.af.create_backfill(
+                strategy.dag_id, dates[0], dates[-1], max_active_runs=parallelism, conf=conf,
+                reprocess_behavior="none", attempts=1,
             )
-            t0 = _now()
-        return t0
+
+        with self.af.paused(strategy.dag_id):
+            retry_when_locked(create)
+        return sent_at[-1]
 
     def wait(self, strategy: Strategy, expected_runs: int, timeout: float) -> pd.DataFrame:
         """Poll until `expected_runs` runs of the DAG exist and all have finished; return them."""

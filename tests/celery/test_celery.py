@@ -10,7 +10,8 @@ Checks: mapped instances of both DAGs ran on BOTH workers (the hostname Airflow 
 instance), every partition is in the lake with the right row count, and after the teardown not
 one process of Airflow, Celery, PostgreSQL or Redis is left and their ports are free again.
 
-Runs with `make test-celery` (LAB_TEST_CELERY=1); plain `make test` skips it, see README.
+Runs in `make test` and alone with `make test-celery` (both set LAB_TEST_CELERY=1); a bare
+`pytest` skips it, since it apt-installs packages and starts a second deployment.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ pytestmark = [
     pytest.mark.timeout(1200),  # the first test also waits for the whole deployment to start
     pytest.mark.skipif(
         os.environ.get("LAB_TEST_CELERY") != "1",
-        reason="the CeleryExecutor deployment test runs with `make test-celery` (LAB_TEST_CELERY=1)",
+        reason="the CeleryExecutor deployment test runs with `make test` or `make test-celery` (LAB_TEST_CELERY=1)",
     ),
 ]
 DEMO = "dynamic_task_mapping_demo"
