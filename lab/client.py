@@ -34,11 +34,13 @@ class RunTimeout(AirflowError):
     """A run was still going when the wait ran out."""
 
 
-def retry_when_locked(call, attempts: int = 5, pause_s: float = 0.5):
+def retry_when_locked(call, attempts: int = 10, pause_s: float = 0.5, max_pause_s: float = 5.0):
     """Call `call()` again while the API answers 503 (SQLite busy); other errors go straight up.
 
     Airflow answers 503 "Database is locked" to a backfill it could not create on SQLite under
-    concurrent writes, after rolling it back, so that the caller can try again.
+    concurrent writes, after rolling it back, so that the caller can try again. The writes come
+    in bursts (the DAG processor rewrites every parsed DAG every `min_file_process_interval`,
+    for several seconds on 2 cores), so the pauses grow: over 20 s in all by default.
     """
     for attempt in range(1, attempts + 1):
         try:
@@ -46,7 +48,7 @@ def retry_when_locked(call, attempts: int = 5, pause_s: float = 0.5):
         except AirflowError as exc:
             if exc.status_code != 503 or attempt == attempts:
                 raise
-            time.sleep(pause_s * attempt)
+            time.sleep(min(pause_s * attempt, max_pause_s))
     raise ValueError(f"attempts must be at least 1, not {attempts}")
 
 
@@ -278,7 +280,7 @@ class Airflow:
         max_active_runs: int = 1,
         conf: dict | None = None,
         reprocess_behavior: str = "completed",
-        attempts: int = 5,
+        attempts: int = 10,
     ) -> dict:
         """Ask the scheduler for one run per schedule interval in [from_date, to_date] (Airflow 3 backfill).
 
@@ -297,7 +299,7 @@ class Airflow:
         max_active_runs: int = 1,
         conf: dict | None = None,
         reprocess_behavior: str = "completed",
-        attempts: int = 5,
+        attempts: int = 10,
     ) -> dict:
         """POST /backfills, retried while Airflow answers 503; call it inside `paused(dag_id)`.
 

@@ -21,6 +21,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from lab.bench.metrics import relative_speed
+
 NOTEBOOK = "04_compare_strategies.ipynb"
 # The README's reference run (issue: partitions=16, parallelism=8, latency_s=2, rows=10000).
 REFERENCE = {
@@ -170,8 +172,9 @@ def readme_section(results: dict, summary, chart: str | None) -> str:
     ]
     if h:
         lines += [
-            f"At these parameters dynamic_mapping ran **{h['speedup_vs_sequential']:.2f}x** as fast as "
-            f"sequential_loop and **{h['speedup_vs_backfill']:.2f}x** as fast as catchup_backfill, at an "
+            f"At these parameters dynamic_mapping ran "
+            f"{relative_speed(h['speedup_vs_sequential'], 'sequential_loop', bold=True)} and "
+            f"{relative_speed(h['speedup_vs_backfill'], 'catchup_backfill', bold=True)}, at an "
             f"efficiency of **{h['efficiency']:.2f}** of the physical limit ceil(N/P) x t_partition.",
             "",
         ]

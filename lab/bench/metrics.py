@@ -41,6 +41,14 @@ def ideal_speedup(partitions: int, parallelism: int) -> float:
     return partitions / math.ceil(partitions / parallelism)
 
 
+def relative_speed(speedup: float, baseline: str, bold: bool = False) -> str:
+    """'2.50x as fast as X', or for a speedup below 1 'slower than X: 0.84x its speed'."""
+    value = f"**{speedup:.2f}x**" if bold else f"{speedup:.2f}x"
+    if speedup >= 1:
+        return f"{value} as fast as {baseline}"
+    return f"slower than {baseline} ({value} its speed)"
+
+
 def trial_metrics(
     tis: pd.DataFrame,
     triggered_at: pd.Timestamp,

@@ -675,8 +675,8 @@ class Results:
             return ""
         return (
             f"At N={h['partitions']}, P={h['parallelism']}, latency_s={h['latency_s']:g}, rows={h['rows']}: "
-            f"dynamic_mapping ran {h['speedup_vs_sequential']:.2f}x as fast as sequential_loop and "
-            f"{h['speedup_vs_backfill']:.2f}x as fast as catchup_backfill, "
+            f"dynamic_mapping ran {metrics.relative_speed(h['speedup_vs_sequential'], 'sequential_loop')} and "
+            f"{metrics.relative_speed(h['speedup_vs_backfill'], 'catchup_backfill')}, "
             f"at {h['efficiency']:.0%} of the physical limit ceil(N/P) x t_partition."
         )
 

@@ -8,6 +8,7 @@ import pytest
 from lab.bench.metrics import (
     ideal_seconds,
     ideal_speedup,
+    relative_speed,
     summarize,
     sweep_summary,
     trial_metrics,
@@ -137,3 +138,9 @@ def test_sweep_speedup_against_the_loop_with_the_ideal_line():
     assert sweep["ideal_speedup"].tolist() == [1.0, 2.0, 4.0]
     with pytest.raises(ValueError, match="baseline"):
         sweep_summary(df[df["strategy"] != "sequential_loop"], ["dynamic_mapping"])
+
+
+def test_relative_speed_reads_right_on_both_sides_of_one():
+    assert relative_speed(2.5, "catchup_backfill") == "2.50x as fast as catchup_backfill"
+    assert relative_speed(1.0, "x", bold=True) == "**1.00x** as fast as x"
+    assert relative_speed(0.84, "catchup_backfill") == "slower than catchup_backfill (0.84x its speed)"

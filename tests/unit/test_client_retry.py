@@ -73,3 +73,15 @@ def test_other_refusals_are_not_retried():
     with pytest.raises(AirflowError, match="409"):
         retry_when_locked(conflict)
     assert len(calls) == 1
+
+
+def test_pauses_grow_and_are_capped(monkeypatch):
+    pauses: list[float] = []
+    monkeypatch.setattr("lab.client.time.sleep", pauses.append)
+
+    def locked():
+        raise AirflowError("POST /backfills -> 503: Database is locked", status_code=503)
+
+    with pytest.raises(AirflowError):
+        retry_when_locked(locked, attempts=4, pause_s=2.0, max_pause_s=5.0)
+    assert pauses == [2.0, 4.0, 5.0]
