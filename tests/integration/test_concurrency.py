@@ -3,7 +3,8 @@
 The four concurrency_* DAGs run at the same time (it saves minutes, and it is the realistic
 case): each one's own limit holds within it, and `[core] parallelism` holds over all of them.
 Concurrency is computed from the task instances' recorded start and end times. Every limit is
-also checked to be reached above 1, so a test cannot pass by running everything one by one.
+also checked to be reached above 1, on a run that has Airflow to itself, so a test cannot pass
+by running everything one by one.
 """
 
 from __future__ import annotations
@@ -42,6 +43,26 @@ def test_observed_concurrency_never_exceeds_the_limit(observed, control):
     assert seen.limit == {"max_active_tis_per_dagrun": 2, "max_active_tasks": 3, "pool": POOL_SLOTS,
                           "parallelism": settings().parallelism}[control]
     assert seen.partitions > seen.limit  # more partitions than slots: the limit has something to hold back
+    assert seen.observed <= seen.limit
+
+
+# Alone, each run has every executor worker to itself. Side by side the four compete for the
+# 8 LocalExecutor workers (a worker stays held until its task's supervisor notices the exit, up
+# to [workers] min_heartbeat_interval later), and a limited run may get one worker at a time.
+ALONE = {
+    "max_active_tis_per_dagrun": {"start_date": "2025-08-01", "end_date": "2025-08-02", "latency_s": 1.5},
+    "max_active_tasks": {"start_date": "2025-08-11", "end_date": "2025-08-12", "latency_s": 1.5},
+    "pool": {"start_date": "2025-08-21", "end_date": "2025-08-22", "latency_s": 1.5},
+    "parallelism": {"start_date": "2025-09-01", "end_date": "2025-09-05", "latency_s": 2},
+}
+
+
+@pytest.mark.parametrize("control", concurrency.CONTROLS)
+def test_a_run_alone_reaches_its_limit_above_one(airflow, control):
+    """So that no test above can pass by running everything one by one."""
+    seen = concurrency.run(airflow, control, ALONE[control], pool_slots=POOL_SLOTS, progress=False)
+    assert seen.run["state"] == "success"
+    assert seen.partitions > seen.limit
     assert 1 < seen.observed <= seen.limit
 
 
