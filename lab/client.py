@@ -272,24 +272,16 @@ class Airflow:
 
     # ------------------------------------------------------------------ backfills
 
-    def backfill(
-        self,
-        dag_id: str,
-        from_date: date | datetime | str,
-        to_date: date | datetime | str,
-        max_active_runs: int = 1,
-        conf: dict | None = None,
-        reprocess_behavior: str = "completed",
-        attempts: int = 10,
-    ) -> dict:
+    def backfill(self, dag_id: str, from_date, to_date, attempts: int = 10, **options) -> dict:
         """Ask the scheduler for one run per schedule interval in [from_date, to_date] (Airflow 3 backfill).
 
-        The runs are created while the DAG is paused (see `create_backfill`), and the DAG is
-        unpaused once they exist: the scheduler does not run a paused DAG's backfill.
+        The runs are created while the DAG is paused (see `create_backfill`), retried while
+        Airflow answers 503, and the DAG is unpaused once they exist: the scheduler does not run
+        a paused DAG's backfill. `options` are `create_backfill`'s.
         """
         self.wait_for_dag(dag_id)
         with self.paused(dag_id):
-            return self.create_backfill(dag_id, from_date, to_date, max_active_runs, conf, reprocess_behavior, attempts)
+            return retry_when_locked(lambda: self.create_backfill(dag_id, from_date, to_date, **options), attempts)
 
     def create_backfill(
         self,
@@ -299,9 +291,8 @@ class Airflow:
         max_active_runs: int = 1,
         conf: dict | None = None,
         reprocess_behavior: str = "completed",
-        attempts: int = 10,
     ) -> dict:
-        """POST /backfills, retried while Airflow answers 503; call it inside `paused(dag_id)`.
+        """One POST /backfills; call it inside `paused(dag_id)`, under `retry_when_locked`.
 
         On SQLite, creating the runs can collide with the scheduler's writes. Airflow then answers
         503 "Database is locked" after deleting the runs it had created, so the caller can retry.
@@ -317,7 +308,7 @@ class Airflow:
             "reprocess_behavior": reprocess_behavior,
             "max_active_runs": max_active_runs,
         }
-        return retry_when_locked(lambda: self.request("POST", "/backfills", json=body), attempts)
+        return self.request("POST", "/backfills", json=body)
 
     def backfill_runs(self, dag_id: str, backfill_id: int) -> pd.DataFrame:
         runs = self.runs(dag_id, run_type="backfill")

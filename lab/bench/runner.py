@@ -407,7 +407,7 @@ class Runner:
             sent_at.append(_now())
             return self.af.create_backfill(
                 strategy.dag_id, dates[0], dates[-1], max_active_runs=parallelism, conf=conf,
-                reprocess_behavior="none", attempts=1,
+                reprocess_behavior="none",
             )
 
         with self.af.paused(strategy.dag_id):
