@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LAB := $(BIN)/lab
 PYTEST_ARGS ?=
 
-.PHONY: help setup lab up down status logs test test-unit test-celery notebooks reset chromium test-browser screenshots bench bench-reference
+.PHONY: help setup lab up down status logs lint fmt test test-unit test-celery notebooks reset chromium test-browser screenshots bench bench-reference
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,7 +38,15 @@ status: setup  ## is the local Airflow healthy
 logs: setup  ## tail the scheduler log (make logs C=api-server for another component)
 	$(LAB) logs $(or $(C),scheduler)
 
-test: setup chromium  ## every test: unit, DAG integrity, integration on a real Airflow, notebooks (nbval), browser, CeleryExecutor
+lint: $(STAMP)  ## ruff: lint (with Airflow 3 rules) and check formatting of lab/, dags/, tests/ and the notebooks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(STAMP)  ## ruff: format everything and apply the safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: setup chromium lint  ## every test: lint, unit, DAG integrity, integration on a real Airflow, notebooks (nbval), browser, CeleryExecutor
 	LAB_TEST_CELERY=1 $(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: setup  ## only the tests that need no Airflow

@@ -40,9 +40,13 @@ CFG = settings()
             enum=["daily", "custom"],
             description="daily: yesterday's partition. custom: every date from start_date to end_date.",
         ),
-        "start_date": Param("2024-01-01", type="string", format="date", description="First date (custom mode)"),
+        "start_date": Param(
+            "2024-01-01", type="string", format="date", description="First date (custom mode)"
+        ),
         "end_date": Param("2024-01-03", type="string", format="date", description="Last date (custom mode)"),
-        "events_per_partition": Param(1000, type="integer", minimum=1, description="Rows written per partition"),
+        "events_per_partition": Param(
+            1000, type="integer", minimum=1, description="Rows written per partition"
+        ),
     },
 )
 def dynamic_task_mapping_demo():

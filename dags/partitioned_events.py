@@ -55,8 +55,12 @@ RETRY_DELAY = timedelta(seconds=2)
             description="daily: yesterday x countries. range: every date x countries. "
             "country_reload: every date of the range for one country.",
         ),
-        "start_date": Param("2024-01-01", type="string", format="date", description="First date (not for daily)"),
-        "end_date": Param("2024-01-03", type="string", format="date", description="Last date (not for daily)"),
+        "start_date": Param(
+            "2024-01-01", type="string", format="date", description="First date (not for daily)"
+        ),
+        "end_date": Param(
+            "2024-01-03", type="string", format="date", description="Last date (not for daily)"
+        ),
         "countries": Param(
             list(known_countries()),
             type="array",
@@ -65,9 +69,15 @@ RETRY_DELAY = timedelta(seconds=2)
             uniqueItems=True,
             description="ISO codes from data/countries.csv; exactly one for country_reload",
         ),
-        "events_per_partition": Param(1000, type="integer", minimum=1, description="Rows written per partition"),
+        "events_per_partition": Param(
+            1000, type="integer", minimum=1, description="Rows written per partition"
+        ),
         "latency_s": Param(
-            0, type="number", minimum=0, maximum=600, description="Seconds each partition waits (a remote warehouse)"
+            0,
+            type="number",
+            minimum=0,
+            maximum=600,
+            description="Seconds each partition waits (a remote warehouse)",
         ),
         "fail_partitions": Param(
             [],

@@ -49,7 +49,10 @@ def concurrency_dag(control: str, limits: dict):
             "start_date": Param("2024-06-01", type="string", format="date"),
             "end_date": Param("2024-06-03", type="string", format="date"),
             "countries": Param(
-                ["DE", "FR"], type="array", items={"type": "string", "enum": list(known_countries())}, minItems=1
+                ["DE", "FR"],
+                type="array",
+                items={"type": "string", "enum": list(known_countries())},
+                minItems=1,
             ),
             "events_per_partition": Param(100, type="integer", minimum=1),
             "latency_s": Param(1.0, type="number", minimum=0, maximum=600),
@@ -70,7 +73,9 @@ def concurrency_dag(control: str, limits: dict):
             map_index_template="{{ task.op_kwargs['event_date'] }} / {{ task.op_kwargs['country'] }}",
             **limits.get("task", {}),
         )
-        def write_partition(event_date: str, country: str, events_per_partition: int, latency_s: float) -> int:
+        def write_partition(
+            event_date: str, country: str, events_per_partition: int, latency_s: float
+        ) -> int:
             from lab import lake
 
             return lake.write_partition(

@@ -238,7 +238,9 @@ def prepare(cfg: Settings | None = None, env: dict | None = None, say=print) -> 
     logs = log_dir(cfg)
     logs.mkdir(parents=True, exist_ok=True)
     say(f"Preparing the metadata database in {cfg.airflow_home} ...")
-    migrate = subprocess.run(["airflow", "db", "migrate"], env=env, capture_output=True, text=True, cwd=cfg.airflow_home)
+    migrate = subprocess.run(
+        ["airflow", "db", "migrate"], env=env, capture_output=True, text=True, cwd=cfg.airflow_home
+    )
     (logs / "db-migrate.log").write_text(migrate.stdout + migrate.stderr)
     if migrate.returncode != 0:
         raise AirflowStartError(f"`airflow db migrate` failed:\n{tail(logs / 'db-migrate.log')}")
@@ -247,7 +249,9 @@ def prepare(cfg: Settings | None = None, env: dict | None = None, say=print) -> 
     )
     (logs / "venv.log").write_text(venv.stdout + venv.stderr)
     if venv.returncode != 0:  # not fatal: the task will try to build it itself
-        say(f"WARNING: could not build the cached virtualenv (see {logs / 'venv.log'}):\n{tail(logs / 'venv.log', 5)}")
+        say(
+            f"WARNING: could not build the cached virtualenv (see {logs / 'venv.log'}):\n{tail(logs / 'venv.log', 5)}"
+        )
 
 
 def up(
@@ -360,7 +364,10 @@ def down(cfg: Settings | None = None, *, grace: float = 20.0, quiet: bool = Fals
     psutil.wait_procs(stubborn, timeout=5)
     (cfg.airflow_home / "lab-state.json").unlink(missing_ok=True)
     if procs:
-        say(f"Stopped {len(procs)} Airflow process(es)" + (f" ({len(stubborn)} needed SIGKILL)" if stubborn else ""))
+        say(
+            f"Stopped {len(procs)} Airflow process(es)"
+            + (f" ({len(stubborn)} needed SIGKILL)" if stubborn else "")
+        )
     else:
         say("No Airflow of this lab was running")
     return len(procs)

@@ -235,7 +235,11 @@ class PrivatePostgres:
 
     def _run(self, argv: list[str], what: str, timeout: float = 120) -> str:
         done = subprocess.run(
-            self._as_owner(argv), capture_output=True, text=True, timeout=timeout, cwd=str(self.base),
+            self._as_owner(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=str(self.base),
             stdin=subprocess.DEVNULL,
         )
         if done.returncode != 0:
@@ -249,7 +253,9 @@ class PrivatePostgres:
             if _program(name) is None:
                 raise CeleryLabError(f"PostgreSQL's {name} not found: install Debian's postgresql package")
         if not self.user.isidentifier() or not self.db.isidentifier():
-            raise CeleryLabError(f"user and database must be plain identifiers, got {self.user!r}, {self.db!r}")
+            raise CeleryLabError(
+                f"user and database must be plain identifiers, got {self.user!r}, {self.db!r}"
+            )
         # In /tmp, not under pytest's private temp dir: the postgres user must be able to enter it.
         self.base = Path(tempfile.mkdtemp(prefix="lab-celery-pg-"))
         if os.geteuid() == 0:
@@ -259,18 +265,46 @@ class PrivatePostgres:
         if os.geteuid() == 0:
             shutil.chown(pwfile, "postgres", "postgres")
         self._run(
-            [_program("initdb"), "-D", str(self.datadir), "-U", self.user, f"--pwfile={pwfile}",
-             "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-sync"],
+            [
+                _program("initdb"),
+                "-D",
+                str(self.datadir),
+                "-U",
+                self.user,
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
             "initdb",
         )
         pwfile.unlink()
-        options = " ".join([
-            f"-p {self.port}", "-c listen_addresses=127.0.0.1", f"-c unix_socket_directories={self.base}",
-            "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=200",
-        ])
+        options = " ".join(
+            [
+                f"-p {self.port}",
+                "-c listen_addresses=127.0.0.1",
+                f"-c unix_socket_directories={self.base}",
+                "-c fsync=off",
+                "-c synchronous_commit=off",
+                "-c full_page_writes=off",
+                "-c max_connections=200",
+            ]
+        )
         self._run(
-            [_program("pg_ctl"), "-D", str(self.datadir), "-l", str(self.base / "postgres.log"),
-             "-o", options, "-w", "-t", "60", "start"],
+            [
+                _program("pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.base / "postgres.log"),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
             "start",
         )
         postmaster = int((self.datadir / "postmaster.pid").read_text().split()[0])
@@ -304,8 +338,12 @@ class PrivatePostgres:
         procs = self.processes()
         if (self.datadir / "postmaster.pid").exists():
             subprocess.run(
-                self._as_owner([_program("pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "-t", "30", "stop"]),
-                capture_output=True, cwd=str(self.base), stdin=subprocess.DEVNULL,
+                self._as_owner(
+                    [_program("pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "-t", "30", "stop"]
+                ),
+                capture_output=True,
+                cwd=str(self.base),
+                stdin=subprocess.DEVNULL,
             )
         _end([p for p in procs if p.is_running()])
         shutil.rmtree(self.base, ignore_errors=True)
@@ -339,7 +377,10 @@ class PrivateRedis:
         )
         conf.chmod(0o600)
         self.proc = subprocess.Popen(
-            [server, str(conf)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            [server, str(conf)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         import redis
@@ -349,7 +390,9 @@ class PrivateRedis:
             if self.proc.poll() is not None:
                 raise CeleryLabError(f"redis-server exited with {self.proc.returncode}: {self._log()}")
             try:
-                if redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=1).ping():
+                if redis.Redis(
+                    host="127.0.0.1", port=self.port, password=self.password, socket_timeout=1
+                ).ping():
                     return self.address
             except redis.RedisError:
                 pass
@@ -437,7 +480,9 @@ class CeleryLab:
             raise CeleryLabError("LAB_AIRFLOW_URL is set: unset it, this starts its own Airflow")
         try:
             ensure_debian_packages(say)
-            say(f"Starting PostgreSQL on 127.0.0.1:{self.postgres.port} and Redis on 127.0.0.1:{self.redis.port} ...")
+            say(
+                f"Starting PostgreSQL on 127.0.0.1:{self.postgres.port} and Redis on 127.0.0.1:{self.redis.port} ..."
+            )
             self.postgres.start()
             self.redis.start()
             self.cfg.airflow_home.mkdir(parents=True, exist_ok=True)
@@ -445,12 +490,19 @@ class CeleryLab:
             passwords.write_text(json.dumps({self.username: self.password}) + "\n")
             passwords.chmod(0o600)
             worker_env = {
-                name: {"LAB_CELERY_WORKER": name, "AIRFLOW__CORE__HOSTNAME_CALLABLE": "lab.celery_local.worker_hostname"}
+                name: {
+                    "LAB_CELERY_WORKER": name,
+                    "AIRFLOW__CORE__HOSTNAME_CALLABLE": "lab.celery_local.worker_hostname",
+                }
                 for name in self.worker_names
             }
             self.instance = airflow_local.up(
-                self.cfg, components=self.components(), extra_env=self.airflow_env(), component_env=worker_env,
-                timeout=timeout, quiet=False,
+                self.cfg,
+                components=self.components(),
+                extra_env=self.airflow_env(),
+                component_env=worker_env,
+                timeout=timeout,
+                quiet=False,
             )
             self.wait_for_workers(timeout=120)
         except BaseException:
@@ -475,7 +527,9 @@ class CeleryLab:
                         f"--- {n}:\n{airflow_local.tail(airflow_local.log_dir(self.cfg) / f'{n}.log', 15)}"
                         for n in self.worker_names
                     )
-                    raise CeleryLabError(f"workers {sorted(wanted - answered)} did not answer within {timeout:.0f} s\n{logs}")
+                    raise CeleryLabError(
+                        f"workers {sorted(wanted - answered)} did not answer within {timeout:.0f} s\n{logs}"
+                    )
                 time.sleep(1)
         finally:
             app.close()
@@ -512,7 +566,9 @@ def main() -> int:
     try:
         lab.start()
         print(f"Airflow on CeleryExecutor at {cfg.url} (log in as {lab.username} / {lab.password})")
-        print(f"  LAB_AIRFLOW_URL={cfg.url} LAB_AIRFLOW_USERNAME={lab.username} LAB_AIRFLOW_PASSWORD={lab.password}")
+        print(
+            f"  LAB_AIRFLOW_URL={cfg.url} LAB_AIRFLOW_USERNAME={lab.username} LAB_AIRFLOW_PASSWORD={lab.password}"
+        )
         print("Ctrl-C stops every process of it.", flush=True)
         while True:
             time.sleep(3600)

@@ -1,12 +1,12 @@
 """`lab` command line: up | down | status | logs | jupyter | airflow (and bench, when installed).
 
-    lab prepare            migrate the metadata DB and build the task virtualenv (no network needed after)
-    lab up                 start the local Airflow (reuses a healthy one) and wait until healthy
-    lab down               stop it, every process of it
-    lab status             is it running and healthy, where, how much memory
-    lab logs [component]   tail a component's log (scheduler, api-server, dag-processor, triggerer)
-    lab jupyter            Airflow up, JupyterLab in the foreground; Ctrl-C stops both
-    lab airflow ARGS...    the `airflow` CLI against the lab's Airflow home
+lab prepare            migrate the metadata DB and build the task virtualenv (no network needed after)
+lab up                 start the local Airflow (reuses a healthy one) and wait until healthy
+lab down               stop it, every process of it
+lab status             is it running and healthy, where, how much memory
+lab logs [component]   tail a component's log (scheduler, api-server, dag-processor, triggerer)
+lab jupyter            Airflow up, JupyterLab in the foreground; Ctrl-C stops both
+lab airflow ARGS...    the `airflow` CLI against the lab's Airflow home
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def cmd_status(args) -> int:
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
-        state = "healthy" if report["healthy"] else ("running, NOT healthy" if report["running"] else "stopped")
+        state = (
+            "healthy" if report["healthy"] else ("running, NOT healthy" if report["running"] else "stopped")
+        )
         print(f"Airflow {state} at {report['url']} (home {report['airflow_home']})")
         if report["running"]:
             print(f"  {report['processes']} processes, {report['pss_mib']} MiB (PSS)")
@@ -97,7 +99,10 @@ def cmd_jupyter(args) -> int:
     )
     jupyter = subprocess.Popen(
         [
-            sys.executable, "-m", "jupyter", "lab",
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
             "--no-browser",
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={cfg.jupyter_port}",
@@ -128,13 +133,17 @@ def cmd_airflow(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("up", help="start the local Airflow")
     p.add_argument("--timeout", type=float, default=240)
     p.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop the local Airflow").set_defaults(func=cmd_down)
-    sub.add_parser("prepare", help="migrate the metadata DB, build the cached virtualenv").set_defaults(func=cmd_prepare)
+    sub.add_parser("prepare", help="migrate the metadata DB, build the cached virtualenv").set_defaults(
+        func=cmd_prepare
+    )
     p = sub.add_parser("status", help="is the local Airflow healthy")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)

@@ -90,7 +90,9 @@ class Airflow:
                 response = self.http.request(method, path, **kwargs)
                 break
             except httpx.ConnectError as exc:
-                raise AirflowError(f"cannot reach Airflow at {self.url} ({exc}). Is it running? Try `lab status`.") from exc
+                raise AirflowError(
+                    f"cannot reach Airflow at {self.url} ({exc}). Is it running? Try `lab status`."
+                ) from exc
             except httpx.TimeoutException as exc:
                 if attempt == attempts:
                     raise AirflowError(
@@ -102,7 +104,9 @@ class Airflow:
                 detail = response.json().get("detail", response.text)
             except ValueError:
                 detail = response.text
-            raise AirflowError(f"{method} {path} -> {response.status_code}: {detail}", status_code=response.status_code)
+            raise AirflowError(
+                f"{method} {path} -> {response.status_code}: {detail}", status_code=response.status_code
+            )
         return response.json() if response.content else {}
 
     def _paged(self, path: str, key: str, params: dict | None = None, page: int = 100) -> list[dict]:
@@ -132,7 +136,9 @@ class Airflow:
             if errors:
                 raise AirflowError(f"DAG files failed to import: {errors}")
             if time.monotonic() > deadline:
-                raise AirflowError(f"DAG {dag_id!r} did not appear within {timeout:.0f} s: is the file in dags/?")
+                raise AirflowError(
+                    f"DAG {dag_id!r} did not appear within {timeout:.0f} s: is the file in dags/?"
+                )
             time.sleep(1)
 
     def import_errors(self) -> dict[str, str]:
@@ -159,7 +165,9 @@ class Airflow:
 
     # ------------------------------------------------------------------ runs
 
-    def trigger(self, dag_id: str, conf: dict | None = None, run_id: str | None = None, unpause: bool = True) -> dict:
+    def trigger(
+        self, dag_id: str, conf: dict | None = None, run_id: str | None = None, unpause: bool = True
+    ) -> dict:
         """Start a manual run (no logical date, as the UI's trigger button does) and return it."""
         self.wait_for_dag(dag_id)
         if unpause:
@@ -175,14 +183,18 @@ class Airflow:
     def runs(self, dag_id: str, **filters) -> pd.DataFrame:
         return pd.DataFrame(self._paged(f"/dags/{dag_id}/dagRuns", "dag_runs", filters))
 
-    def wait(self, dag_id: str, run_id: str, timeout: float = 300.0, progress: bool = True, poll: float = 1.0) -> dict:
+    def wait(
+        self, dag_id: str, run_id: str, timeout: float = 300.0, progress: bool = True, poll: float = 1.0
+    ) -> dict:
         """Wait for a run to finish, with a progress bar over its task instances; return the run."""
         bar = _progress(f"{dag_id} / {run_id}", progress)
         deadline = time.monotonic() + timeout
         try:
             while True:
                 run = self.run(dag_id, run_id)
-                tis = self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})
+                tis = self.request(
+                    "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000}
+                )
                 states = [ti["state"] for ti in tis["task_instances"]]
                 bar.total = max(len(states), 1)
                 bar.n = sum(s in FINISHED_TI_STATES for s in states)
@@ -196,7 +208,9 @@ class Airflow:
         finally:
             bar.close()
 
-    def trigger_and_wait(self, dag_id: str, conf: dict | None = None, timeout: float = 300.0, **kwargs) -> dict:
+    def trigger_and_wait(
+        self, dag_id: str, conf: dict | None = None, timeout: float = 300.0, **kwargs
+    ) -> dict:
         run = self.trigger(dag_id, conf, run_id=kwargs.pop("run_id", None))
         return self.wait(dag_id, run["dag_run_id"], timeout=timeout, **kwargs)
 
@@ -217,7 +231,13 @@ class Airflow:
         return self.request(
             "POST",
             f"/dags/{dag_id}/clearTaskInstances",
-            json={"dry_run": False, "dag_run_id": run_id, "task_ids": target, "only_failed": False, "reset_dag_runs": True},
+            json={
+                "dry_run": False,
+                "dag_run_id": run_id,
+                "task_ids": target,
+                "only_failed": False,
+                "reset_dag_runs": True,
+            },
         )
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, key: str = "return_value"):
@@ -239,16 +259,23 @@ class Airflow:
         content = data.get("content", [])
         return content if isinstance(content, list) else [content]
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, try_number: int = 1) -> str:
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, try_number: int = 1
+    ) -> str:
         """A task instance's log as text (Airflow 3 stores it as structured JSON lines)."""
-        return "\n".join(_log_line(e) for e in self._log_entries(dag_id, run_id, task_id, map_index, try_number))
+        return "\n".join(
+            _log_line(e) for e in self._log_entries(dag_id, run_id, task_id, map_index, try_number)
+        )
 
-    def task_error(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, try_number: int = 1) -> str:
+    def task_error(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, try_number: int = 1
+    ) -> str:
         """The exception a task instance failed with, as 'Type: message' ('' if it did not fail)."""
         entries = self._log_entries(dag_id, run_id, task_id, map_index, try_number)
         return "\n".join(
             f"{err.get('exc_type')}: {err.get('exc_value')}"
-            for e in entries if isinstance(e, dict)
+            for e in entries
+            if isinstance(e, dict)
             for err in e.get("error_detail") or []
         )
 
@@ -265,10 +292,19 @@ class Airflow:
         except AirflowError as exc:
             if "404" not in str(exc):
                 raise
-            return self.request("POST", "/pools", json={"name": name, "slots": slots, "description": description})
+            return self.request(
+                "POST", "/pools", json={"name": name, "slots": slots, "description": description}
+            )
         # The API validates a whole pool, but update_mask makes it change only slots and description.
-        body = {"pool": name, "slots": slots, "description": description, "include_deferred": current["include_deferred"]}
-        return self.request("PATCH", f"/pools/{name}", params={"update_mask": ["slots", "description"]}, json=body)
+        body = {
+            "pool": name,
+            "slots": slots,
+            "description": description,
+            "include_deferred": current["include_deferred"],
+        }
+        return self.request(
+            "PATCH", f"/pools/{name}", params={"update_mask": ["slots", "description"]}, json=body
+        )
 
     # ------------------------------------------------------------------ backfills
 
@@ -281,7 +317,9 @@ class Airflow:
         """
         self.wait_for_dag(dag_id)
         with self.paused(dag_id):
-            return retry_when_locked(lambda: self.create_backfill(dag_id, from_date, to_date, **options), attempts)
+            return retry_when_locked(
+                lambda: self.create_backfill(dag_id, from_date, to_date, **options), attempts
+            )
 
     def create_backfill(
         self,
@@ -314,9 +352,15 @@ class Airflow:
         runs = self.runs(dag_id, run_type="backfill")
         if runs.empty:
             return runs
-        return runs[runs["run_id"].notna()].reset_index(drop=True) if "backfill_id" not in runs else runs[runs["backfill_id"] == backfill_id].reset_index(drop=True)
+        return (
+            runs[runs["run_id"].notna()].reset_index(drop=True)
+            if "backfill_id" not in runs
+            else runs[runs["backfill_id"] == backfill_id].reset_index(drop=True)
+        )
 
-    def wait_backfill(self, dag_id: str, backfill_id: int, expected_runs: int, timeout: float = 600.0, progress: bool = True) -> pd.DataFrame:
+    def wait_backfill(
+        self, dag_id: str, backfill_id: int, expected_runs: int, timeout: float = 600.0, progress: bool = True
+    ) -> pd.DataFrame:
         """Wait until every run of a backfill has finished; return the runs."""
         bar = _progress(f"backfill {backfill_id} of {dag_id}", progress, total=expected_runs)
         deadline = time.monotonic() + timeout
@@ -329,7 +373,9 @@ class Airflow:
                 if len(runs) >= expected_runs and done == len(runs):
                     return runs
                 if time.monotonic() > deadline:
-                    raise RunTimeout(f"backfill {backfill_id}: {done}/{expected_runs} runs finished after {timeout:.0f} s")
+                    raise RunTimeout(
+                        f"backfill {backfill_id}: {done}/{expected_runs} runs finished after {timeout:.0f} s"
+                    )
                 time.sleep(1)
         finally:
             bar.close()
@@ -347,8 +393,18 @@ def _log_line(entry) -> str:
 
 def tis_frame(rows: list[dict]) -> pd.DataFrame:
     """Task instances as a DataFrame with the columns the lessons use, times parsed, sorted."""
-    columns = ["dag_run_id", "task_id", "task_display_name", "map_index", "rendered_map_index", "state",
-               "try_number", "hostname", *TI_TIME_COLUMNS, "duration"]
+    columns = [
+        "dag_run_id",
+        "task_id",
+        "task_display_name",
+        "map_index",
+        "rendered_map_index",
+        "state",
+        "try_number",
+        "hostname",
+        *TI_TIME_COLUMNS,
+        "duration",
+    ]
     df = pd.DataFrame(rows)
     for col in columns:
         if col not in df:

@@ -54,8 +54,13 @@ class Observation:
     tis: object  # the mapped task instances (a DataFrame), for lab.plots.gantt
 
     def row(self) -> dict:
-        return {"control": self.control, "limit": self.limit, "observed at once": self.observed,
-                "partitions": self.partitions, "state": self.run["state"]}
+        return {
+            "control": self.control,
+            "limit": self.limit,
+            "observed at once": self.observed,
+            "partitions": self.partitions,
+            "state": self.run["state"],
+        }
 
 
 def observe(client, control: str, run_id: str, pool_slots: int = POOL_SLOTS) -> Observation:
@@ -81,15 +86,23 @@ def trigger(client, control: str, conf: dict | None = None, pool_slots: int = PO
     return client.trigger(dag_id(control), conf or {})
 
 
-def run(client, control: str, conf: dict | None = None, pool_slots: int = POOL_SLOTS, timeout: float = 300.0,
-        progress: bool = True) -> Observation:
+def run(
+    client,
+    control: str,
+    conf: dict | None = None,
+    pool_slots: int = POOL_SLOTS,
+    timeout: float = 300.0,
+    progress: bool = True,
+) -> Observation:
     """Trigger `concurrency_<control>`, wait for it, and observe it."""
     started = trigger(client, control, conf, pool_slots)
     client.wait(dag_id(control), started["dag_run_id"], timeout=timeout, progress=progress)
     return observe(client, control, started["dag_run_id"], pool_slots)
 
 
-def run_all(client, confs: dict[str, dict], pool_slots: int = POOL_SLOTS, timeout: float = 400.0) -> dict[str, Observation]:
+def run_all(
+    client, confs: dict[str, dict], pool_slots: int = POOL_SLOTS, timeout: float = 400.0
+) -> dict[str, Observation]:
     """Trigger every control's DAG at once (one conf each), wait for all, observe each.
 
     Running them side by side is quicker than one after the other, and shows that the limits
@@ -98,7 +111,9 @@ def run_all(client, confs: dict[str, dict], pool_slots: int = POOL_SLOTS, timeou
     started = {control: trigger(client, control, conf, pool_slots) for control, conf in confs.items()}
     for control, run_ in started.items():
         client.wait(dag_id(control), run_["dag_run_id"], timeout=timeout, progress=False)
-    return {control: observe(client, control, run_["dag_run_id"], pool_slots) for control, run_ in started.items()}
+    return {
+        control: observe(client, control, run_["dag_run_id"], pool_slots) for control, run_ in started.items()
+    }
 
 
 def together(client, observed: dict[str, Observation]):

@@ -42,7 +42,11 @@ def _docstring_lines(text: str) -> set[int]:
             return set()
         first = text[: len(text) - len(stripped)].count("\n") + 1
         return set(range(first, first + stripped[: stripped.index(quote, 3) + 3].count("\n") + 1))
-    if tree.body and isinstance(tree.body[0], ast.Expr) and isinstance(getattr(tree.body[0], "value", None), ast.Constant):
+    if (
+        tree.body
+        and isinstance(tree.body[0], ast.Expr)
+        and isinstance(getattr(tree.body[0], "value", None), ast.Constant)
+    ):
         node = tree.body[0]
         if isinstance(node.value.value, str):
             return set(range(node.lineno, (node.end_lineno or node.lineno) + 1))

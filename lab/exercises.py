@@ -62,7 +62,9 @@ class Result:
     def _repr_html_(self) -> str:
         colour = "#1a7f37" if self.passed else "#cf222e"
         body = html.escape(str(self)).replace("\n", "<br>")
-        return f'<div style="border-left:6px solid {colour};padding:6px 10px;font-family:monospace">{body}</div>'
+        return (
+            f'<div style="border-left:6px solid {colour};padding:6px 10px;font-family:monospace">{body}</div>'
+        )
 
 
 class _Checks:
@@ -80,7 +82,9 @@ class _Checks:
         return ok
 
     def result(self) -> Result:
-        return Result(self.exercise, not self.problems, self.count, self.problems, self.hint if self.problems else "")
+        return Result(
+            self.exercise, not self.problems, self.count, self.problems, self.hint if self.problems else ""
+        )
 
 
 def _describe(exc: BaseException) -> str:
@@ -105,7 +109,9 @@ def _expect_partition_error(checks: _Checks, fn, args: tuple, why: str) -> None:
     except Exception as exc:  # noqa: BLE001
         checks.expect(False, f"{_args(args)} {why}: expected a PartitionError, got {_describe(exc)}")
     else:
-        checks.expect(False, f"{_args(args)} {why}: expected a PartitionError, but it returned {value!r:.200}")
+        checks.expect(
+            False, f"{_args(args)} {why}: expected a PartitionError, but it returned {value!r:.200}"
+        )
 
 
 def _unfinished(checks: _Checks, fn, *args) -> Result | None:
@@ -117,7 +123,11 @@ def _unfinished(checks: _Checks, fn, *args) -> Result | None:
         fn(*args)
     except NotImplementedError:
         checks.hint = ""  # nothing tried yet: the notebook's own hints come first
-        checks.expect(False, "not done yet: replace the `raise NotImplementedError` in the edit-here cell with your code, run it, then run this check again")
+        checks.expect(
+            False,
+            "not done yet: replace the `raise NotImplementedError` in the edit-here cell with your code, "
+            "run it, then run this check again",
+        )
         return checks.result()
     except Exception:  # noqa: BLE001 - reported case by case below
         pass
@@ -153,7 +163,11 @@ def check_countries_filter(plan_partitions) -> Result:
 
     cases = [
         ((dates, ["DE", "FR"]), [(d, c) for d in dates for c in ["DE", "FR"]], "two dates x two countries"),
-        ((dates, None), [(d, c) for d in dates for c in known_countries()], "countries=None (every known country)"),
+        (
+            (dates, None),
+            [(d, c) for d in dates for c in known_countries()],
+            "countries=None (every known country)",
+        ),
         ((["2024-03-01"], ["NL"]), [("2024-03-01", "NL")], "one date x one country"),
     ]
     for args, expected, what in cases:
@@ -163,14 +177,21 @@ def check_countries_filter(plan_partitions) -> Result:
             continue
         got = pairs(value)
         if got is None:
-            checks.expect(False, f"{what}: expected a list of dicts like {{'event_date': ..., 'country': ...}}, got {value!r:.200}")
+            checks.expect(
+                False,
+                f"{what}: expected a list of dicts like {{'event_date': ..., 'country': ...}}, got {value!r:.200}",
+            )
             continue
         keys = {tuple(sorted(p)) for p in value}
-        if not checks.expect(keys == {("country", "event_date")}, f"{what}: every dict needs exactly the keys 'event_date' and 'country' (the mapped task's argument names), got {sorted(keys)}"):
+        if not checks.expect(
+            keys == {("country", "event_date")},
+            f"{what}: every dict needs exactly the keys 'event_date' and 'country' "
+            f"(the mapped task's argument names), got {sorted(keys)}",
+        ):
             continue
         checks.expect(
             sorted(got) == sorted(expected) and len(got) == len(set(got)),
-            f"{what}: expected the {len(expected)} pairs {sorted(expected)[:4]}{' ...' if len(expected) > 4 else ''}, got {len(got)}: {got[:4]}{' ...' if len(got) > 4 else ''}",
+            f"{what}: expected the {len(expected)} pairs {_head(sorted(expected))}, got {len(got)}: {_head(got)}",
         )
     _expect_partition_error(checks, plan_partitions, (dates, ["de"]), "a lower-case code")
     _expect_partition_error(checks, plan_partitions, (dates, ["XX"]), "an unknown country")
@@ -203,7 +224,10 @@ def check_weekday_dates(weekday_dates) -> Result:
         if error:
             checks.expect(False, f"{what} ({start}..{end}): your function raised {error}")
         elif not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            checks.expect(False, f"{what}: expected a list of 'YYYY-MM-DD' strings (what XCom carries to .expand()), got {value!r:.200}")
+            checks.expect(
+                False,
+                f"{what}: expected a list of 'YYYY-MM-DD' strings (what XCom carries to .expand()), got {value!r:.200}",
+            )
         else:
             checks.expect(value == expected, f"{what} ({start}..{end}): expected {expected}, got {value}")
     _expect_partition_error(checks, weekday_dates, ("2024-01-10", "2024-01-01"), "a reversed range")
@@ -255,7 +279,11 @@ def inspect_dag_file(path: str | Path, timeout: float = 180.0) -> dict:
         out = Path(tmp) / "dag.json"
         proc = subprocess.run(
             [sys.executable, "-c", _INSPECT, str(path), str(out)],
-            env=env, cwd=tmp, capture_output=True, text=True, timeout=timeout,
+            env=env,
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if proc.returncode != 0 or not out.exists():
             raise RuntimeError(f"parsing the DAG file failed:\n{(proc.stderr or proc.stdout)[-1500:]}")
@@ -266,7 +294,7 @@ def check_pool_dag(path: str | Path) -> Result:
     """The DAG file at `path` defines `exercise_pool`, whose mapped task `write` runs in the `lake_writers` pool."""
     checks = _Checks(
         "Exercise 3 (a pool for the writers)",
-        hint=f"give the mapped task `pool=\"{POOL_NAME}\"` in its @task(...) arguments; "
+        hint=f'give the mapped task `pool="{POOL_NAME}"` in its @task(...) arguments; '
         "a pool caps the running instances of every task and every run that uses it.",
     )
     try:
@@ -279,19 +307,30 @@ def check_pool_dag(path: str | Path) -> Result:
         checks.expect(False, f"the DAG file does not import (Airflow would list it as broken): {error}")
         return checks.result()
     tasks = parsed["dags"].get(POOL_DAG_ID)
-    if not checks.expect(tasks is not None, f"no DAG with dag_id {POOL_DAG_ID!r} in the file (found {sorted(parsed['dags'])})"):
+    if not checks.expect(
+        tasks is not None, f"no DAG with dag_id {POOL_DAG_ID!r} in the file (found {sorted(parsed['dags'])})"
+    ):
         return checks.result()
     write = tasks.get(POOL_TASK_ID)
-    if not checks.expect(write is not None, f"no task {POOL_TASK_ID!r} in {POOL_DAG_ID} (found {sorted(tasks)})"):
+    if not checks.expect(
+        write is not None, f"no task {POOL_TASK_ID!r} in {POOL_DAG_ID} (found {sorted(tasks)})"
+    ):
         return checks.result()
-    checks.expect(write["mapped"], f"task {POOL_TASK_ID!r} is no longer mapped: keep `.expand(event_date=...)`")
+    checks.expect(
+        write["mapped"], f"task {POOL_TASK_ID!r} is no longer mapped: keep `.expand(event_date=...)`"
+    )
     checks.expect(
         write["pool"] == POOL_NAME,
         f"task {POOL_TASK_ID!r} runs in pool {write['pool']!r}, expected {POOL_NAME!r}",
     )
-    checks.expect(write["pool_slots"] == 1, f"each partition should take 1 slot of the pool, got pool_slots={write['pool_slots']}")
+    checks.expect(
+        write["pool_slots"] == 1,
+        f"each partition should take 1 slot of the pool, got pool_slots={write['pool_slots']}",
+    )
     others = {tid: t["pool"] for tid, t in tasks.items() if tid != POOL_TASK_ID and t["pool"] == POOL_NAME}
-    checks.expect(not others, f"only the writer belongs in {POOL_NAME!r}; {sorted(others)} would take its slots too")
+    checks.expect(
+        not others, f"only the writer belongs in {POOL_NAME!r}; {sorted(others)} would take its slots too"
+    )
     return checks.result()
 
 
@@ -347,7 +386,9 @@ def check_validation_query(sql: str) -> Result:
         "a missing partition then shows up with 0 rows.",
     )
     if not isinstance(sql, str) or "{events}" not in sql:
-        checks.expect(False, "the query must be a string that reads the lake through the {events} placeholder")
+        checks.expect(
+            False, "the query must be a string that reads the lake through the {events} placeholder"
+        )
         return checks.result()
     for scenario in ("broken", "healthy"):
         with tempfile.TemporaryDirectory(prefix="lab-exercise-lake-") as lake_dir:
@@ -362,9 +403,14 @@ def check_validation_query(sql: str) -> Result:
             f"{scenario} lake: expected the columns event_date, rows; got {list(df.columns)}",
         ):
             continue
-        got = {str(d)[:10]: int(n) for d, n in zip(df["event_date"], df["rows"])}
+        got = {str(d)[:10]: int(n) for d, n in zip(df["event_date"], df["rows"], strict=False)}
         checks.expect(
             got == expected and len(df) == len(expected),
             f"{scenario} lake: expected {expected or 'no rows (every partition is fine)'}, got {got or 'no rows'}",
         )
     return checks.result()
+
+
+def _head(items: list, n: int = 4) -> str:
+    """The first `n` items of a list, with ' ...' when there are more."""
+    return f"{items[:n]}{' ...' if len(items) > n else ''}"

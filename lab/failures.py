@@ -70,6 +70,8 @@ def sequential_loop(
         key = partition_key(partition["event_date"], partition["country"])
         if key in fail:
             raise LoopFailed(key, written)
-        lake.write_partition(partition["event_date"], rows, partition["country"], table=table, lake_dir=lake_dir)
+        lake.write_partition(
+            partition["event_date"], rows, partition["country"], table=table, lake_dir=lake_dir
+        )
         written.append(key)
     return written

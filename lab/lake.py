@@ -82,7 +82,8 @@ def events_sql(event_date: date, country: str | None, rows: int) -> str:
             [{types}][1 + (hash(concat_ws('|', {key}, i::VARCHAR, 'type')) % {len(EVENT_TYPES)})::INTEGER] AS event_type,
             (hash(concat_ws('|', {key}, i::VARCHAR, 'user')) % 100000)::BIGINT AS user_id,
             round((hash(concat_ws('|', {key}, i::VARCHAR, 'amount')) % 100000) / 100.0, 2)::DOUBLE AS amount,
-            DATE '{event_date.isoformat()}' + to_seconds((hash(concat_ws('|', {key}, i::VARCHAR, 'ts')) % 86400)::BIGINT) AS event_ts
+            DATE '{event_date.isoformat()}'
+                + to_seconds((hash(concat_ws('|', {key}, i::VARCHAR, 'ts')) % 86400)::BIGINT) AS event_ts
         FROM range({int(rows)}) AS t(i)
     """
 
@@ -150,7 +151,10 @@ def _pid_alive(pid: int) -> bool:
 
 
 def partition_dir(
-    event_date: str | date, country: str | None = None, table: str = "events", lake_dir: str | Path | None = None
+    event_date: str | date,
+    country: str | None = None,
+    table: str = "events",
+    lake_dir: str | Path | None = None,
 ) -> Path:
     day = parse_date(event_date, "event_date")
     path = table_dir(table, lake_dir) / f"event_date={day.isoformat()}"
@@ -270,7 +274,7 @@ def validate(
     'event_date=2024-01-01/country=DE'. Returns the lists of problems, all empty when valid.
     """
     counts = partition_counts(table, lake_dir)
-    found = dict(zip(counts["partition"], counts["rows"])) if len(counts) else {}
+    found = dict(zip(counts["partition"], counts["rows"], strict=False)) if len(counts) else {}
     files = partition_files(table, lake_dir)
     report = {
         "missing": sorted(p for p in expected if p not in found),
@@ -338,6 +342,8 @@ def country_grid(table: str = "events_by_country", lake_dir: str | Path | None =
     if counts.empty:
         return pd.DataFrame()
     keys = counts["partition"].str.extract(r"^event_date=(?P<event_date>[^/]+)/country=(?P<country>[^/]+)$")
-    grid = pd.concat([keys, counts["rows"]], axis=1).pivot(index="event_date", columns="country", values="rows")
+    grid = pd.concat([keys, counts["rows"]], axis=1).pivot(
+        index="event_date", columns="country", values="rows"
+    )
     grid.columns.name = None
     return grid.fillna(0).astype(int)

@@ -38,7 +38,11 @@ OPTIONS = {
 def copy_sql(table_dir: Path, event_date: str, country: str, rows: int, option: str) -> str:
     if option not in OPTIONS:
         raise ValueError(f"option must be one of {', '.join(OPTIONS)}, got {option!r}")
-    day, code, rows = parse_date(event_date, "event_date"), check_country(country), check_events_per_partition(rows)
+    day, code, rows = (
+        parse_date(event_date, "event_date"),
+        check_country(country),
+        check_events_per_partition(rows),
+    )
     return (
         f"COPY ({events_sql(day, code, rows)}) TO {_sql_str(str(table_dir))} "
         f"(FORMAT parquet, PARTITION_BY (event_date, country), {OPTIONS[option]})"
@@ -55,22 +59,34 @@ def naive_copy(table_dir: str | Path, event_date: str, country: str, rows: int, 
 
 
 def naive_copy_killed(
-    table_dir: str | Path, event_date: str, country: str, rows: int, option: str = "OVERWRITE_OR_IGNORE",
-    after_bytes: int = 2_000_000, timeout: float = 120.0,
+    table_dir: str | Path,
+    event_date: str,
+    country: str,
+    rows: int,
+    option: str = "OVERWRITE_OR_IGNORE",
+    after_bytes: int = 2_000_000,
+    timeout: float = 120.0,
 ) -> int:
     """Start the naive COPY in another process and SIGKILL it once its file has `after_bytes`.
 
     Returns the size of the file it left behind.
     """
     table_dir = Path(table_dir)
-    target = table_dir / f"event_date={parse_date(event_date).isoformat()}" / f"country={check_country(country)}" / "data_0.parquet"
+    target = (
+        table_dir
+        / f"event_date={parse_date(event_date).isoformat()}"
+        / f"country={check_country(country)}"
+        / "data_0.parquet"
+    )
     before = target.stat().st_mtime_ns if target.exists() else None
     code = (
         "import sys; from lab.naive_overwrite import naive_copy; "
         "naive_copy(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(table_dir), event_date, country, str(rows), option],
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(table_dir), event_date, country, str(rows), option],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline and proc.poll() is None:
@@ -83,7 +99,9 @@ def naive_copy_killed(
                 break
             time.sleep(0.02)
         else:
-            raise RuntimeError("the COPY finished (or never started) before it could be killed: use more rows")
+            raise RuntimeError(
+                "the COPY finished (or never started) before it could be killed: use more rows"
+            )
     finally:
         proc.wait()
     return target.stat().st_size

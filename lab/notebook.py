@@ -1,8 +1,8 @@
 """What a notebook cell needs: a running Airflow, a client, and DAG code shown next to the prose.
 
-    from lab.notebook import start, show_file
-    af = start()            # the local Airflow, started if needed (or LAB_AIRFLOW_URL's)
-    show_file("dags/dynamic_task_mapping_demo.py")
+from lab.notebook import start, show_file
+af = start()            # the local Airflow, started if needed (or LAB_AIRFLOW_URL's)
+show_file("dags/dynamic_task_mapping_demo.py")
 """
 
 from __future__ import annotations

@@ -27,14 +27,18 @@ def lesson_notebooks() -> list:
 def execute(path, timeout: int = 900) -> float:
     started = time.monotonic()
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     nbformat.write(nb, path)
     return time.monotonic() - started
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("names", nargs="*", help="notebook names or prefixes (e.g. 02); default: every lesson")
+    parser.add_argument(
+        "names", nargs="*", help="notebook names or prefixes (e.g. 02); default: every lesson"
+    )
     args = parser.parse_args(argv)
     paths = [p for p in lesson_notebooks() if not args.names or any(p.name.startswith(n) for n in args.names)]
     if not paths:

@@ -205,7 +205,9 @@ def plan_partitions(
 
 def check_latency_s(value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_LATENCY_S:
-        raise PartitionError(f"latency_s must be a number of seconds from 0 to {MAX_LATENCY_S:g}, got {value!r}")
+        raise PartitionError(
+            f"latency_s must be a number of seconds from 0 to {MAX_LATENCY_S:g}, got {value!r}"
+        )
     return float(value)
 
 
@@ -232,7 +234,9 @@ def check_fail_tries(value) -> int:
     return value
 
 
-def plan_run(params: dict, run_after=None, max_partitions: int = DEFAULT_MAX_MAP_LENGTH) -> list[dict[str, str]]:
+def plan_run(
+    params: dict, run_after=None, max_partitions: int = DEFAULT_MAX_MAP_LENGTH
+) -> list[dict[str, str]]:
     """Validate every Param of a partitioned_events run and return its partitions.
 
     The one place the DAG's planning task calls: if anything is wrong it raises here,

@@ -31,16 +31,25 @@ def gantt(
         return ax
     since_trigger = t0 is not None
     t0 = t0 if since_trigger else laned["start_date"].min()
-    labels = laned[label].fillna(laned["task_id"]).astype(str) if label in laned else laned["task_id"].astype(str)
+    labels = (
+        laned[label].fillna(laned["task_id"]).astype(str) if label in laned else laned["task_id"].astype(str)
+    )
     palette = plt.get_cmap("tab20")
     own = {name: palette(i % 20) for i, name in enumerate(dict.fromkeys(labels))}
     colours = {**own, **(colours or {})}
-    for row, name in zip(laned.itertuples(), labels):
+    for row, name in zip(laned.itertuples(), labels, strict=False):
         start = (row.start_date - t0).total_seconds()
         width = max((row.end_date - row.start_date).total_seconds(), 0.05)
         ax.barh(row.lane, width, left=start, color=colours[name], edgecolor="black", linewidth=0.4)
         if len(laned) <= 24:
-            ax.text(start + width / 2, row.lane, name.replace("Partition: ", ""), ha="center", va="center", fontsize=7)
+            ax.text(
+                start + width / 2,
+                row.lane,
+                name.replace("Partition: ", ""),
+                ha="center",
+                va="center",
+                fontsize=7,
+            )
     ax.set_yticks(range(laned["lane"].max() + 1))
     ax.set_yticklabels([f"slot {i + 1}" for i in range(laned["lane"].max() + 1)])
     ax.invert_yaxis()
@@ -53,35 +62,48 @@ def gantt(
 # ---------------------------------------------------------------- the strategy benchmark (lab.bench)
 
 
-def strategy_gantts(timelines: dict[str, pd.DataFrame], t0s: dict[str, pd.Timestamp] | None = None, title: str = ""):
+def strategy_gantts(
+    timelines: dict[str, pd.DataFrame], t0s: dict[str, pd.Timestamp] | None = None, title: str = ""
+):
     """One Gantt chart per strategy, stacked on a shared time axis (x = seconds since each trigger).
 
     `timelines` maps a strategy to its task instances, which need a `label` column (the
     partition or chunk each instance worked on: the bar's colour and text).
     """
-    lanes = [1 + assign_lanes(t)["lane"].max() if len(t.dropna(subset=["start_date", "end_date"])) else 1
-             for t in timelines.values()]
+    lanes = [
+        1 + assign_lanes(t)["lane"].max() if len(t.dropna(subset=["start_date", "end_date"])) else 1
+        for t in timelines.values()
+    ]
     # Fixed inches per lane and per gap (for each chart's title), whatever the number of charts.
     lane_in, gap_in, margin_in = 0.32, 0.45, 0.8
     axes_in = [lane_in * n + 0.15 for n in lanes]
     height = sum(axes_in) + gap_in * (len(lanes) - 1) + margin_in
     fig, axes = plt.subplots(
-        len(timelines), 1, sharex=True, squeeze=False, figsize=(10, height),
+        len(timelines),
+        1,
+        sharex=True,
+        squeeze=False,
+        figsize=(10, height),
         gridspec_kw={"height_ratios": axes_in, "hspace": gap_in / (sum(axes_in) / len(axes_in))},
     )
     fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.3 / height, bottom=0.5 / height)
     # Colour = partition, the same in every chart; planning tasks and loops over several
     # partitions are grey.
-    names = sorted({str(v) for t in timelines.values() for v in t.get("label", pd.Series(dtype=str)).dropna()})
+    names = sorted(
+        {str(v) for t in timelines.values() for v in t.get("label", pd.Series(dtype=str)).dropna()}
+    )
     dated = [n for n in names if n[:4].isdigit()]
     palette = plt.get_cmap("tab20")
     colours = {n: (palette(dated.index(n) % 20) if n in dated else (0.75, 0.75, 0.75, 1.0)) for n in names}
-    for ax, (name, tis) in zip(axes[:, 0], timelines.items()):
+    for ax, (name, tis) in zip(axes[:, 0], timelines.items(), strict=False):
         gantt(tis, label="label", title="", ax=ax, t0=(t0s or {}).get(name), colours=colours)
         ax.set_title(name, loc="left", fontsize=9)
         ax.tick_params(axis="y", labelsize=7)
-    ends = [(t["end_date"].max() - (t0s or {}).get(n, t["start_date"].min())).total_seconds()
-            for n, t in timelines.items() if t["end_date"].notna().any()]
+    ends = [
+        (t["end_date"].max() - (t0s or {}).get(n, t["start_date"].min())).total_seconds()
+        for n, t in timelines.items()
+        if t["end_date"].notna().any()
+    ]
     if ends:
         axes[0, 0].set_xlim(0, max(ends) * 1.02)  # shared by all: set once, after every bar is drawn
     for ax in axes[:-1, 0]:
@@ -91,8 +113,15 @@ def strategy_gantts(timelines: dict[str, pd.DataFrame], t0s: dict[str, pd.Timest
     return fig
 
 
-def strategy_bars(summary: pd.DataFrame, column: str, xlabel: str, spread: tuple[str, str] | None = None,
-                  reference: float | None = None, reference_label: str = "", ax=None):
+def strategy_bars(
+    summary: pd.DataFrame,
+    column: str,
+    xlabel: str,
+    spread: tuple[str, str] | None = None,
+    reference: float | None = None,
+    reference_label: str = "",
+    ax=None,
+):
     """Horizontal bars, one per strategy (`summary` has a `strategy` column), optionally with the
     spread over repeats as error bars (`spread` = the min and max columns) and a reference line."""
     if ax is None:
@@ -122,8 +151,13 @@ def makespan_and_efficiency(summary: pd.DataFrame):
         1, 2, figsize=(12, 0.8 + 0.45 * len(summary)), sharey=True, layout="constrained"
     )
     strategy_bars(
-        summary, "makespan_s", "makespan (s), median with min..max", spread=("makespan_min_s", "makespan_max_s"),
-        reference=float(summary["ideal_s"].iloc[0]), reference_label="ideal: ceil(N/P) x t_partition", ax=left,
+        summary,
+        "makespan_s",
+        "makespan (s), median with min..max",
+        spread=("makespan_min_s", "makespan_max_s"),
+        reference=float(summary["ideal_s"].iloc[0]),
+        reference_label="ideal: ceil(N/P) x t_partition",
+        ax=left,
     )
     strategy_bars(summary, "efficiency", "efficiency = ideal / makespan", reference=1.0, ax=right)
     return fig

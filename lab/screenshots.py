@@ -29,7 +29,12 @@ from lab.config import REPO_ROOT
 DAG_ID = "dynamic_task_mapping_demo"
 TASK_ID = "process_partition"
 RELOAD_RUN_ID = "reload_2024-01-01_to_2024-01-07"
-RELOAD_CONF = {"mode": "custom", "start_date": "2024-01-01", "end_date": "2024-01-07", "events_per_partition": 1000}
+RELOAD_CONF = {
+    "mode": "custom",
+    "start_date": "2024-01-01",
+    "end_date": "2024-01-07",
+    "events_per_partition": 1000,
+}
 DAILY_RUN_ID = "daily_load"
 OUT_DIR = REPO_ROOT / "notebooks" / "img"  # next to the notebooks, so JupyterLab can show them too
 PICTURES = ("grid_mapped_run.png", "mapped_task_list.png", "trigger_form.png")
@@ -54,11 +59,17 @@ def take(client, out_dir: Path) -> list[Path]:
             ui.open_ui(page, ui.run_url(client.url, DAG_ID, RELOAD_RUN_ID), RELOAD_RUN_ID)
             page.wait_for_load_state("networkidle")
             _require(ui.run_state(page) == "Success", "the reload run's page does not show Success")
-            _require(sorted(x for x in ui.table_column(page, "Map Index") if x) == labels, "the run page lacks the labels")
+            _require(
+                sorted(x for x in ui.table_column(page, "Map Index") if x) == labels,
+                "the run page lacks the labels",
+            )
             written.append(_shot(page, out_dir / "grid_mapped_run.png"))
 
             ui.open_ui(page, ui.mapped_url(client.url, DAG_ID, RELOAD_RUN_ID, TASK_ID), "Task Instances")
-            _require(sorted(ui.mapped_labels(page, expected=len(labels))) == labels, "the mapped list lacks the labels")
+            _require(
+                sorted(ui.mapped_labels(page, expected=len(labels))) == labels,
+                "the mapped list lacks the labels",
+            )
             page.wait_for_load_state("networkidle")
             written.append(_shot(page, out_dir / "mapped_task_list.png"))
 
@@ -85,10 +96,13 @@ def _require(ok: bool, what: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="where the PNGs go (default notebooks/img)")
     parser.add_argument(
-        "--current", action="store_true",
+        "--current",
+        action="store_true",
         help="use the Airflow of the current LAB_* settings (started if needed, left running) instead of a throw-away one",
     )
     args = parser.parse_args(argv)

@@ -21,7 +21,9 @@ def max_concurrency(tis: pd.DataFrame) -> int:
         events.append((row.start_date, 1))
         events.append((row.end_date, -1))
     running = peak = 0
-    for _, delta in sorted(events, key=lambda e: (e[0], e[1])):  # an end sorts before a start at the same instant
+    for _, delta in sorted(
+        events, key=lambda e: (e[0], e[1])
+    ):  # an end sorts before a start at the same instant
         running += delta
         peak = max(peak, running)
     return peak

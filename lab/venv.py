@@ -30,8 +30,10 @@ def warm() -> Path:
     from airflow.providers.standard.operators.python import PythonVirtualenvOperator
 
     spec = partition_venv()
-    operator = PythonVirtualenvOperator(task_id="warm_partition_venv", python_callable=_noop, **spec)
-    return operator._ensure_venv_cache_exists(Path(spec["venv_cache_path"]))
+    warm_partition_venv = PythonVirtualenvOperator(
+        task_id="warm_partition_venv", python_callable=_noop, **spec
+    )
+    return warm_partition_venv._ensure_venv_cache_exists(Path(spec["venv_cache_path"]))
 
 
 def _noop() -> None:

@@ -20,7 +20,7 @@ and a manual run next to it would write the same partition at the same time.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from airflow.sdk import dag, task
 
@@ -48,12 +48,19 @@ def antipattern_daily_load():
         dates = [daily_partition(dag_run.run_after)]
         processed = []
         for day in dates:  # one partition after the other, all inside this one task
-            started = datetime.now(timezone.utc)
+            started = datetime.now(UTC)
             written = write_partition(day, rows, table=TABLE, latency_s=LATENCY_S)
-            ended = datetime.now(timezone.utc)
+            ended = datetime.now(UTC)
             partition = f"event_date={day}"
             print(f"{partition}: {written['rows']} rows in {(ended - started).total_seconds():.2f} s")
-            processed.append({"partition": partition, "rows": written["rows"], "start": started.isoformat(), "end": ended.isoformat()})
+            processed.append(
+                {
+                    "partition": partition,
+                    "rows": written["rows"],
+                    "start": started.isoformat(),
+                    "end": ended.isoformat(),
+                }
+            )
         print(f"{len(processed)} partition(s) processed, one after the other")
         return processed
 

@@ -18,7 +18,7 @@ each partition started and ended, so the lesson can draw the loop's timeline.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from airflow.sdk import Param, dag, task
 
@@ -35,8 +35,15 @@ TABLE = "antipattern_events"
     params={
         "start_date": Param("2024-01-01", type="string", format="date", description="First date to reload"),
         "end_date": Param("2024-01-05", type="string", format="date", description="Last date to reload"),
-        "events_per_partition": Param(1000, type="integer", minimum=1, description="Rows written per partition"),
-        "latency_s": Param(0.0, type="number", minimum=0, description="Seconds each partition waits (a stand-in for a remote warehouse)"),
+        "events_per_partition": Param(
+            1000, type="integer", minimum=1, description="Rows written per partition"
+        ),
+        "latency_s": Param(
+            0.0,
+            type="number",
+            minimum=0,
+            description="Seconds each partition waits (a stand-in for a remote warehouse)",
+        ),
     },
 )
 def antipattern_date_range_reload():
@@ -49,12 +56,19 @@ def antipattern_date_range_reload():
         dates = date_range(params["start_date"], params["end_date"])
         processed = []
         for day in dates:  # one partition after the other, all inside this one task
-            started = datetime.now(timezone.utc)
+            started = datetime.now(UTC)
             written = write_partition(day, rows, table=TABLE, latency_s=params["latency_s"])
-            ended = datetime.now(timezone.utc)
+            ended = datetime.now(UTC)
             partition = f"event_date={day}"
             print(f"{partition}: {written['rows']} rows in {(ended - started).total_seconds():.2f} s")
-            processed.append({"partition": partition, "rows": written["rows"], "start": started.isoformat(), "end": ended.isoformat()})
+            processed.append(
+                {
+                    "partition": partition,
+                    "rows": written["rows"],
+                    "start": started.isoformat(),
+                    "end": ended.isoformat(),
+                }
+            )
         print(f"{len(processed)} partition(s) processed, one after the other")
         return processed
 

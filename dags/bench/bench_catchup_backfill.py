@@ -13,7 +13,6 @@ only the backfill's. Writes the lake table `bench_catchup_backfill`.
 
 from __future__ import annotations
 
-
 from airflow.sdk import dag, task
 
 from lab.bench.workload import POOL, STRATEGIES, WINDOW_END_AT, WINDOW_START_AT, report, work_params
@@ -38,7 +37,9 @@ def bench_catchup_backfill():
     def process_day(params: dict, ds: str | None = None) -> dict:
         from lab.lake import write_partition
 
-        return report([write_partition(ds, params["rows"], table=STRATEGY.table, latency_s=params["latency_s"])])
+        return report(
+            [write_partition(ds, params["rows"], table=STRATEGY.table, latency_s=params["latency_s"])]
+        )
 
     process_day()
 

@@ -47,7 +47,9 @@ def bench_chunked_mapping():
 
         written = []
         for day in days:
-            written.append(write_partition(day, params["rows"], table=STRATEGY.table, latency_s=params["latency_s"]))
+            written.append(
+                write_partition(day, params["rows"], table=STRATEGY.table, latency_s=params["latency_s"])
+            )
         return report(written)
 
     process_chunk.expand(days=plan_chunks())

@@ -40,7 +40,9 @@ def bench_dynamic_mapping():
     def process_partition(day: str, params: dict) -> dict:
         from lab.lake import write_partition
 
-        return report([write_partition(day, params["rows"], table=STRATEGY.table, latency_s=params["latency_s"])])
+        return report(
+            [write_partition(day, params["rows"], table=STRATEGY.table, latency_s=params["latency_s"])]
+        )
 
     process_partition.expand(day=plan())
 

@@ -55,7 +55,9 @@ def mapping_virtualenv_dag(strategy_name: str, venv_cache_path: str | None, disp
             system_site_packages=False,
             map_index_template="Partition: {{ task.op_kwargs['day'] }}",
         )
-        def process_partition(day: str, rows: int, latency_s: float, table: str, lake_dir: str, repo_root: str) -> dict:
+        def process_partition(
+            day: str, rows: int, latency_s: float, table: str, lake_dir: str, repo_root: str
+        ) -> dict:
             import sys
 
             sys.path.insert(0, repo_root)

@@ -14,7 +14,6 @@ table `bench_partitioned_runs` through `lab.lake.write_partition`.
 
 from __future__ import annotations
 
-
 from airflow.sdk import CronPartitionTimetable, dag, task
 
 from lab.bench.workload import POOL, STRATEGIES, WINDOW_END_AT, WINDOW_START_AT, report, work_params
@@ -40,7 +39,9 @@ def bench_partitioned_runs():
         from lab.lake import write_partition
 
         day = dag_run.partition_key  # "2024-01-01": the timetable's key_format
-        return report([write_partition(day, params["rows"], table=STRATEGY.table, latency_s=params["latency_s"])])
+        return report(
+            [write_partition(day, params["rows"], table=STRATEGY.table, latency_s=params["latency_s"])]
+        )
 
     process_partition_key()
 

@@ -30,7 +30,9 @@ def step_04_cross_product():
         written = write_partition(date_str, events_per_partition, country=country, table=TABLE)
         return {"partition": f"event_date={date_str}/country={country}", "rows": written["rows"]}
 
-    process_partition.partial(events_per_partition=40).expand(date_str=get_dates(), country=["DE", "FR", "NL"])
+    process_partition.partial(events_per_partition=40).expand(
+        date_str=get_dates(), country=["DE", "FR", "NL"]
+    )
 
 
 step_04_cross_product()

@@ -40,7 +40,9 @@ def step_07_params():
         written = write_partition(date_str, events_per_partition, table="step_07")
         return {"partition": f"event_date={date_str}", "rows": written["rows"]}
 
-    process_partition.partial(events_per_partition="{{ params.events_per_partition }}").expand(date_str=get_dates())
+    process_partition.partial(events_per_partition="{{ params.events_per_partition }}").expand(
+        date_str=get_dates()
+    )
 
 
 step_07_params()

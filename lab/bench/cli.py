@@ -18,7 +18,7 @@ import argparse
 import os
 import shutil
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lab.bench.metrics import relative_speed
@@ -63,7 +63,7 @@ def cmd_bench(args) -> int:
         params[name] = parse_value(value)
     _check_params(params)
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.out) if args.out else cfg.data_dir / "benchmarks" / stamp
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -92,8 +92,11 @@ def cmd_bench(args) -> int:
             stderr_file=sys.stderr,
         )
     except Exception as exc:  # papermill raises PapermillExecutionError with the failing cell
-        print(f"\nERROR: the benchmark notebook failed: {exc}\nThe partly executed notebook is in "
-              f"{_shown(out / NOTEBOOK, cfg.repo_root)}", file=sys.stderr)
+        print(
+            f"\nERROR: the benchmark notebook failed: {exc}\nThe partly executed notebook is in "
+            f"{_shown(out / NOTEBOOK, cfg.repo_root)}",
+            file=sys.stderr,
+        )
         return 1
     finally:
         if started_here:
@@ -208,19 +211,35 @@ def update_readme(out: Path, repo_root: Path | None = None) -> int:
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
     readme.write_text(head + readme_section(results, summary, chart) + tail)
-    print(f"README.md results section rewritten from {_shown(out, root)}" + (f"; chart {chart}" if chart else ""))
+    print(
+        f"README.md results section rewritten from {_shown(out, root)}"
+        + (f"; chart {chart}" if chart else "")
+    )
     return 0
 
 
 def add_cli(subparsers) -> None:
     p = subparsers.add_parser(
-        "bench", help="run the strategy benchmark notebook into data/benchmarks/<UTC timestamp>/",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "bench",
+        help="run the strategy benchmark notebook into data/benchmarks/<UTC timestamp>/",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                   help="a notebook parameter, as papermill's -p (lists as 1,2,4 or [1, 2, 4])")
+    p.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="a notebook parameter, as papermill's -p (lists as 1,2,4 or [1, 2, 4])",
+    )
     p.add_argument("--out", help="results folder (default data/benchmarks/<UTC timestamp>)")
-    p.add_argument("--reference", action="store_true",
-                   help="the README's reference parameters (-p still overrides), then update the README")
-    p.add_argument("--readme", metavar="DIR", help="only rewrite the README's results section from a saved run")
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="the README's reference parameters (-p still overrides), then update the README",
+    )
+    p.add_argument(
+        "--readme", metavar="DIR", help="only rewrite the README's results section from a saved run"
+    )
     p.set_defaults(func=cmd_bench)

@@ -75,7 +75,8 @@ def trial_metrics(
         "first_start_s": round((ran["start_date"].min() - triggered_at).total_seconds(), 3),
         "queue_wait_mean_s": (
             round(float((queued["start_date"] - queued["queued_when"]).dt.total_seconds().mean()), 3)
-            if len(queued) else float("nan")
+            if len(queued)
+            else float("nan")
         ),
         "peak_concurrency": int(max_concurrency(ran)),
         "ideal_s": round(ideal, 3),
@@ -123,7 +124,7 @@ def summarize(trials: pd.DataFrame, baselines: dict[str, str] = SPEEDUP_COLUMNS)
     summary = pd.DataFrame(rows)
     if summary.empty:
         return summary
-    medians = dict(zip(summary["strategy"], summary["makespan_s"]))
+    medians = dict(zip(summary["strategy"], summary["makespan_s"], strict=False))
     for base, column in baselines.items():
         summary[column] = [
             round(medians[base] / m, 2) if base in medians and m and not pd.isna(m) else float("nan")

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 
@@ -79,7 +79,9 @@ def _levels(value) -> list[int]:
         except ValueError:
             raise BenchConfigError(f"sweep must be whole numbers such as '1,2,4,8', got {value!r}") from None
     if not isinstance(value, (list, tuple)):
-        raise BenchConfigError(f"sweep must be a list of parallelism levels such as [1, 2, 4, 8], got {value!r}")
+        raise BenchConfigError(
+            f"sweep must be a list of parallelism levels such as [1, 2, 4, 8], got {value!r}"
+        )
     levels = [_whole("each sweep level", v, 1, MAX_PARALLELISM) for v in value]
     if len(set(levels)) != len(levels):
         raise BenchConfigError(f"sweep lists a level twice: {levels}")
@@ -105,8 +107,10 @@ class BenchConfig:
     def __post_init__(self):
         self.partitions = _whole("partitions", self.partitions, 1, MAX_PARTITIONS)
         self.rows = _whole("rows", self.rows, 1, 10_000_000)
-        if isinstance(self.latency_s, bool) or not isinstance(self.latency_s, (int, float)) or not (
-            0 <= self.latency_s <= MAX_LATENCY_S
+        if (
+            isinstance(self.latency_s, bool)
+            or not isinstance(self.latency_s, (int, float))
+            or not (0 <= self.latency_s <= MAX_LATENCY_S)
         ):
             raise BenchConfigError(
                 f"latency_s must be a number of seconds from 0 to {MAX_LATENCY_S:g}, got {self.latency_s!r}"
@@ -209,6 +213,7 @@ def software_versions() -> dict:
     found = {"python": platform.python_version()}
     for package in ("apache-airflow", "apache-airflow-providers-standard", "duckdb", "pandas", "papermill"):
         found[package] = version(package)
+
     def git(*args: str) -> str:
         return subprocess.run(
             ["git", *args], capture_output=True, text=True, cwd=settings().repo_root, timeout=10
@@ -264,8 +269,10 @@ def ensure_capacity(needed: int, quiet: bool = False) -> int:
     target = max(needed, cfg.parallelism)
     if current is not None:
         if not quiet:
-            print(f"Restarting the local Airflow with [core] parallelism = {target} (it ran with {current})",
-                  flush=True)
+            print(
+                f"Restarting the local Airflow with [core] parallelism = {target} (it ran with {current})",
+                flush=True,
+            )
         airflow_local.down(cfg, quiet=True)
     airflow_local.up(replace(cfg, parallelism=target), quiet=True, timeout=300)
     return airflow_parallelism(cfg) or target
@@ -286,7 +293,9 @@ def measure_partition(rows: int, latency_s: float, samples: int = 3) -> list[flo
         times = []
         for i in range(samples):
             started = time.perf_counter()
-            lake.write_partition(WINDOW_START + timedelta(days=i), rows, table=INPROCESS_TABLE, latency_s=latency_s)
+            lake.write_partition(
+                WINDOW_START + timedelta(days=i), rows, table=INPROCESS_TABLE, latency_s=latency_s
+            )
             times.append(round(time.perf_counter() - started, 4))
         return times
     finally:
@@ -294,13 +303,15 @@ def measure_partition(rows: int, latency_s: float, samples: int = 3) -> list[flo
 
 
 def _now() -> pd.Timestamp:
-    return pd.Timestamp(datetime.now(timezone.utc))
+    return pd.Timestamp(datetime.now(UTC))
 
 
 class Runner:
     """Runs trials against one Airflow; `progress` shows which strategy and repeat is running."""
 
-    def __init__(self, config: BenchConfig, client: Airflow | None = None, progress: bool = True, poll: float = 0.5):
+    def __init__(
+        self, config: BenchConfig, client: Airflow | None = None, progress: bool = True, poll: float = 0.5
+    ):
         self.config = config
         self.af = client or Airflow()
         self.progress = progress
@@ -314,7 +325,11 @@ class Runner:
 
     def set_pool(self, slots: int) -> None:
         """Size the pool every benchmark task runs in: P slots = at most P tasks at once."""
-        self.af.set_pool(POOL, slots, description="lab.bench: the benchmark's concurrency cap P (resized before each trial)")
+        self.af.set_pool(
+            POOL,
+            slots,
+            description="lab.bench: the benchmark's concurrency cap P (resized before each trial)",
+        )
 
     def delete_runs(self, dag_id: str) -> None:
         runs = self.af.runs(dag_id)
@@ -366,8 +381,11 @@ class Runner:
           duckdb once per machine: one run of one partition per strategy in `names`.
         """
         if self.progress:
-            print(f"warm-up (untimed): {workers} executor workers, {', '.join(names) or 'no setup'}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"warm-up (untimed): {workers} executor workers, {', '.join(names) or 'no setup'}",
+                file=sys.stderr,
+                flush=True,
+            )
         self.set_pool(workers + 2 * len(names))
         first = self.config.dates[:1]
         launches = [(STRATEGIES[name], self.config.conf(STRATEGIES[name], first), first) for name in names]
@@ -388,7 +406,9 @@ class Runner:
                 )
             lake.delete_table(strategy.table)
 
-    def launch(self, strategy: Strategy, conf: dict, dates: list[str], parallelism: int, run_id: str) -> pd.Timestamp:
+    def launch(
+        self, strategy: Strategy, conf: dict, dates: list[str], parallelism: int, run_id: str
+    ) -> pd.Timestamp:
         """Start the strategy; returns the trial's t0: just before the request that started it.
 
         A backfill's runs are created while its DAG is paused (a refused attempt's runs are deleted
@@ -406,7 +426,11 @@ class Runner:
         def create():
             sent_at.append(_now())
             return self.af.create_backfill(
-                strategy.dag_id, dates[0], dates[-1], max_active_runs=parallelism, conf=conf,
+                strategy.dag_id,
+                dates[0],
+                dates[-1],
+                max_active_runs=parallelism,
+                conf=conf,
                 reprocess_behavior="none",
             )
 
@@ -421,7 +445,9 @@ class Runner:
             runs = self.af.runs(strategy.dag_id)
             done = int(runs["state"].isin(["success", "failed"]).sum()) if len(runs) else 0
             if self.bar is not None and time.monotonic() - self._shown >= 5:
-                self.bar.set_postfix_str(f"runs {done}/{expected_runs} finished")  # refreshes at most every 5 s
+                self.bar.set_postfix_str(
+                    f"runs {done}/{expected_runs} finished"
+                )  # refreshes at most every 5 s
                 self._shown = time.monotonic()
             if len(runs) >= expected_runs and done == len(runs):
                 return runs
@@ -461,7 +487,9 @@ class Runner:
 
     # ---------------------------------------------------------------- trials
 
-    def trial(self, strategy_name: str, parallelism: int, repeat: int, phase: str, dates: list[str] | None = None):
+    def trial(
+        self, strategy_name: str, parallelism: int, repeat: int, phase: str, dates: list[str] | None = None
+    ):
         """Run one trial; returns (a row of results, the trial's task instances)."""
         cfg = self.config
         strategy = STRATEGIES[strategy_name]
@@ -476,7 +504,9 @@ class Runner:
         run_id = f"bench__{phase}__r{repeat}__p{parallelism}__{_now().strftime('%Y%m%dT%H%M%S%f')}"
         expected_runs = 1 if strategy.launch == "trigger" else len(dates)
         per_task = 120 + cfg.latency_s + cfg.rows / 20_000
-        timeout = 300 + per_task * math.ceil(len(dates) / parallelism) * (4 if "virtualenv" in strategy.name else 1)
+        timeout = 300 + per_task * math.ceil(len(dates) / parallelism) * (
+            4 if "virtualenv" in strategy.name else 1
+        )
 
         t0 = self.launch(strategy, conf, dates, parallelism, run_id)
         runs = self.wait(strategy, expected_runs, timeout)
@@ -542,7 +572,7 @@ class Runner:
             problems.append(f"unexpected partitions in {strategy.table}: {extra}")
         return problems
 
-    def run(self) -> "Results":
+    def run(self) -> Results:
         cfg = self.config
         started = _now()
         machine = machine_info()
@@ -557,7 +587,9 @@ class Runner:
             self.warm_up([n for n in names if STRATEGIES[n].setup_cost], workers=parallelism)
 
         rows, timelines = [], []
-        self.bar = tqdm(total=len(plan), disable=not self.progress, mininterval=5, file=sys.stderr, unit="trial")
+        self.bar = tqdm(
+            total=len(plan), disable=not self.progress, mininterval=5, file=sys.stderr, unit="trial"
+        )
         try:
             for item in plan:
                 what = f"{item['phase']} {item['strategy']} repeat {item['repeat'] + 1}"
@@ -596,7 +628,9 @@ def _labels(tis: pd.DataFrame, runs: pd.DataFrame, strategy: Strategy) -> list[s
     for run in runs.itertuples():
         key = getattr(run, "partition_key", None)
         logical = getattr(run, "logical_date", None)
-        by_run[run.dag_run_id] = key if isinstance(key, str) and key else (str(logical)[:10] if logical else None)
+        by_run[run.dag_run_id] = (
+            key if isinstance(key, str) and key else (str(logical)[:10] if logical else None)
+        )
     labels = []
     for row in tis.itertuples():
         if isinstance(row.rendered_map_index, str) and row.rendered_map_index:
@@ -643,7 +677,9 @@ class Results:
     def verification(self) -> pd.DataFrame:
         """Per strategy: how many trials ran and whether every one of them verified."""
         table = self.trials.groupby(["strategy", "phase"], sort=False).agg(
-            trials=("verified", "size"), verified=("verified", "all"), partitions=("partitions", "first"),
+            trials=("verified", "size"),
+            verified=("verified", "all"),
+            partitions=("partitions", "first"),
             rows_per_partition=("rows", "first"),
         )
         return table.reset_index()

@@ -14,7 +14,7 @@ lab_bench 8 benchmark`): without it the scheduler never starts the tasks.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 POOL = "lab_bench"
 # Backfilled DAGs are pinned to this window: no scheduled run ever happens by itself (the
@@ -22,8 +22,8 @@ POOL = "lab_bench"
 WINDOW_START = date(2024, 1, 1)
 WINDOW_END = date(2025, 12, 31)
 # The same window as the scheduled DAGs' start_date / end_date (midnight UTC).
-WINDOW_START_AT = datetime.combine(WINDOW_START, datetime.min.time(), tzinfo=timezone.utc)
-WINDOW_END_AT = datetime.combine(WINDOW_END, datetime.min.time(), tzinfo=timezone.utc)
+WINDOW_START_AT = datetime.combine(WINDOW_START, datetime.min.time(), tzinfo=UTC)
+WINDOW_END_AT = datetime.combine(WINDOW_END, datetime.min.time(), tzinfo=UTC)
 MAX_LATENCY_S = 600.0
 
 
@@ -44,20 +44,50 @@ class Strategy:
 STRATEGIES: dict[str, Strategy] = {
     s.name: s
     for s in (
-        Strategy("sequential_loop", "bench_sequential_loop", "trigger",
-                 "one task loops over all partitions (the anti-pattern)"),
-        Strategy("catchup_backfill", "bench_catchup_backfill", "backfill",
-                 "a @daily DAG, one run per partition, backfilled with max_active_runs = P"),
-        Strategy("dynamic_mapping", "bench_dynamic_mapping", "trigger",
-                 "one run, one mapped task instance per partition"),
-        Strategy("chunked_mapping", "bench_chunked_mapping", "trigger",
-                 "one run, one mapped task instance per chunk of chunk_size partitions"),
-        Strategy("partitioned_runs", "bench_partitioned_runs", "backfill",
-                 "CronPartitionTimetable: one run per partition_key, backfilled with max_active_runs = P"),
-        Strategy("mapping_virtualenv_cached", "bench_mapping_virtualenv_cached", "trigger",
-                 "dynamic mapping with @task.virtualenv and venv_cache_path", setup_cost=True),
-        Strategy("mapping_virtualenv_uncached", "bench_mapping_virtualenv_uncached", "trigger",
-                 "dynamic mapping with @task.virtualenv, a new virtualenv per task", setup_cost=True),
+        Strategy(
+            "sequential_loop",
+            "bench_sequential_loop",
+            "trigger",
+            "one task loops over all partitions (the anti-pattern)",
+        ),
+        Strategy(
+            "catchup_backfill",
+            "bench_catchup_backfill",
+            "backfill",
+            "a @daily DAG, one run per partition, backfilled with max_active_runs = P",
+        ),
+        Strategy(
+            "dynamic_mapping",
+            "bench_dynamic_mapping",
+            "trigger",
+            "one run, one mapped task instance per partition",
+        ),
+        Strategy(
+            "chunked_mapping",
+            "bench_chunked_mapping",
+            "trigger",
+            "one run, one mapped task instance per chunk of chunk_size partitions",
+        ),
+        Strategy(
+            "partitioned_runs",
+            "bench_partitioned_runs",
+            "backfill",
+            "CronPartitionTimetable: one run per partition_key, backfilled with max_active_runs = P",
+        ),
+        Strategy(
+            "mapping_virtualenv_cached",
+            "bench_mapping_virtualenv_cached",
+            "trigger",
+            "dynamic mapping with @task.virtualenv and venv_cache_path",
+            setup_cost=True,
+        ),
+        Strategy(
+            "mapping_virtualenv_uncached",
+            "bench_mapping_virtualenv_uncached",
+            "trigger",
+            "dynamic mapping with @task.virtualenv, a new virtualenv per task",
+            setup_cost=True,
+        ),
     )
 }
 
@@ -69,7 +99,10 @@ def work_params(**extra) -> dict:
     return {
         "rows": Param(1000, type="integer", minimum=1, description="Rows written per partition"),
         "latency_s": Param(
-            0.0, type="number", minimum=0, maximum=MAX_LATENCY_S,
+            0.0,
+            type="number",
+            minimum=0,
+            maximum=MAX_LATENCY_S,
             description="Seconds each partition waits, standing for a remote warehouse (a plain sleep)",
         ),
         **extra,
@@ -81,9 +114,14 @@ def range_params(**extra) -> dict:
     from airflow.sdk import Param
 
     return work_params(
-        start_date=Param(WINDOW_START.isoformat(), type="string", format="date", description="First partition"),
+        start_date=Param(
+            WINDOW_START.isoformat(), type="string", format="date", description="First partition"
+        ),
         end_date=Param(
-            (WINDOW_START + timedelta(days=3)).isoformat(), type="string", format="date", description="Last partition"
+            (WINDOW_START + timedelta(days=3)).isoformat(),
+            type="string",
+            format="date",
+            description="Last partition",
         ),
         **extra,
     )

@@ -42,7 +42,9 @@ CODE_CELLS_TO_RUN = 4  # 02: start(), show a DAG file, run step 1 on Airflow, re
 SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True,
+        "fetchNews": "false",
+        "checkForUpdates": False,
+        "doNotDisturbMode": True,
     },
 }
 
@@ -75,8 +77,12 @@ class JupyterLab:
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
                 [str(Path(sys.executable).parent / "lab"), "jupyter"],
-                env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=REPO_ROOT, start_new_session=True,  # like a terminal: Ctrl-C reaches its group
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=REPO_ROOT,
+                start_new_session=True,  # like a terminal: Ctrl-C reaches its group
             )
         self.seen: set[psutil.Process] = set()
         self.before: bytes | None = None  # the notebook's bytes before the browser opened it
@@ -88,13 +94,21 @@ class JupyterLab:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                pytest.fail(f"`lab jupyter` exited with {self.proc.returncode}:\n{self.log_tail()}", pytrace=False)
+                pytest.fail(
+                    f"`lab jupyter` exited with {self.proc.returncode}:\n{self.log_tail()}", pytrace=False
+                )
             printed = URL_LINE.search(self.log.read_text(errors="replace"))
             if printed and not printed[1].startswith(self.url):
                 pytest.fail(f"`lab jupyter` printed {printed[1]}, expected port {self.port}", pytrace=False)
             self.token = printed[2] if printed else ""
             try:
-                if self.token and httpx.get(f"{self.url}/api/status", params={"token": self.token}, timeout=3).status_code == 200:
+                if (
+                    self.token
+                    and httpx.get(
+                        f"{self.url}/api/status", params={"token": self.token}, timeout=3
+                    ).status_code
+                    == 200
+                ):
                     return
             except httpx.HTTPError:
                 pass
@@ -199,12 +213,16 @@ def test_notebook_runs_its_first_cells_on_a_live_kernel(jupyterlab, notebook, pa
         deadline = time.monotonic() + 180
         while prompt.inner_text().strip() != expected and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert prompt.inner_text().strip() == expected, f"code cell {i + 1} did not run: prompt {prompt.inner_text()!r}"
+        assert prompt.inner_text().strip() == expected, (
+            f"code cell {i + 1} did not run: prompt {prompt.inner_text()!r}"
+        )
     page.wait_for_timeout(500)
     page.screenshot(path=artifacts / "jupyterlab_notebook.png")
 
     # JupyterLab renders an exception as stderr text with its traceback.
-    errors = panel.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]', has_text="Traceback")
+    errors = panel.locator(
+        '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]', has_text="Traceback"
+    )
     assert errors.count() == 0, errors.all_inner_texts()
     # What the live kernel printed is what the committed notebook shows for its checked cells
     # (compared as nbval does, after the sanitize rules; a DataFrame renders as an HTML table here).
@@ -212,9 +230,13 @@ def test_notebook_runs_its_first_cells_on_a_live_kernel(jupyterlab, notebook, pa
     compared = 0
     for i, cell in enumerate(stored_code):
         if "NBVAL_CHECK_OUTPUT" in cell.source:
-            want = _tokens(" ".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in cell.outputs))
+            want = _tokens(
+                " ".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in cell.outputs)
+            )
             got = _tokens(code.nth(i).locator(".jp-OutputArea").inner_text())
-            assert want <= got, f"code cell {i + 1}: stored output not shown by the live kernel: {sorted(want - got)[:10]}"
+            assert want <= got, (
+                f"code cell {i + 1}: stored output not shown by the live kernel: {sorted(want - got)[:10]}"
+            )
             compared += 1
     assert compared, f"none of the first {CODE_CELLS_TO_RUN} code cells of {NOTEBOOK} has a checked output"
     sessions = [s for s in jupyterlab.api("sessions") if s["path"].endswith(NOTEBOOK)]
@@ -225,7 +247,9 @@ def test_stopping_leaves_no_process_and_the_notebook_unchanged(jupyterlab, noteb
     assert jupyterlab.processes(), "JupyterLab was not running"
     left = jupyterlab.stop()
     assert left == [], f"still running after Ctrl-C: {left}\n{jupyterlab.log_tail()}"
-    assert notebook.read_bytes() == jupyterlab.before, "running cells in the browser rewrote the committed notebook"
+    assert notebook.read_bytes() == jupyterlab.before, (
+        "running cells in the browser rewrote the committed notebook"
+    )
     assert not (notebook.parent / ".ipynb_checkpoints" / f"{notebook.stem}-checkpoint.ipynb").exists()
     assert airflow_local.status()["healthy"], "`lab jupyter` must leave an Airflow it did not start running"
 
@@ -237,7 +261,9 @@ def _wait_kernel_idle(jupyterlab: JupyterLab, name: str, timeout: float = 120.0)
         if sessions and sessions[0]["kernel"]["execution_state"] == "idle":
             return
         time.sleep(0.5)
-    pytest.fail(f"no idle kernel for {name} after {timeout:.0f} s: {jupyterlab.api('sessions')}", pytrace=False)
+    pytest.fail(
+        f"no idle kernel for {name} after {timeout:.0f} s: {jupyterlab.api('sessions')}", pytrace=False
+    )
 
 
 def _tokens(text: str) -> set[str]:

@@ -41,13 +41,22 @@ pytestmark = [
 DEMO = "dynamic_task_mapping_demo"
 EVENTS = "partitioned_events"
 # More mapped instances than one worker takes at once (2): they must spread over both workers.
-DEMO_CONF = {"mode": "custom", "start_date": "2024-03-01", "end_date": "2024-03-06", "events_per_partition": 300}
+DEMO_CONF = {
+    "mode": "custom",
+    "start_date": "2024-03-01",
+    "end_date": "2024-03-06",
+    "events_per_partition": 300,
+}
 DEMO_PARTITIONS = [f"event_date=2024-03-0{d}" for d in range(1, 7)]
 EVENTS_CONF = {
-    "mode": "range", "start_date": "2024-03-01", "end_date": "2024-03-03", "countries": ["DE", "FR"],
+    "mode": "range",
+    "start_date": "2024-03-01",
+    "end_date": "2024-03-03",
+    "countries": ["DE", "FR"],
     "events_per_partition": 50,
     # One partition fails its first try: the retry (wherever Celery sends it) heals it.
-    "fail_partitions": ["2024-03-02/FR"], "fail_tries": 1,
+    "fail_partitions": ["2024-03-02/FR"],
+    "fail_tries": 1,
 }
 EVENTS_PARTITIONS = [partition_path(f"2024-03-0{d}", c) for d in (1, 2, 3) for c in ("DE", "FR")]
 
@@ -57,8 +66,15 @@ def deployment(tmp_path_factory):
     base = tmp_path_factory.mktemp("celery")
     port = free_port()
     cfg = dataclasses.replace(
-        settings(), airflow_home=base / "airflow-home", lake_dir=base / "lake", port=port,
-        url=f"http://127.0.0.1:{port}", parallelism=8, username=None, password=None, token=None,
+        settings(),
+        airflow_home=base / "airflow-home",
+        lake_dir=base / "lake",
+        port=port,
+        url=f"http://127.0.0.1:{port}",
+        parallelism=8,
+        username=None,
+        password=None,
+        token=None,
     )
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("LAB_AIRFLOW_URL", raising=False)  # this test starts its own Airflow
@@ -106,7 +122,10 @@ def test_demo_dag_maps_partitions_over_both_workers(deployment, client):
     assert tis.rendered_map_index.tolist() == [f"Partition: 2024-03-0{d}" for d in range(1, 7)]
     assert set(tis.hostname) == deployment.worker_hostnames  # both workers ran some of them
     assert lake.validate(DEMO_PARTITIONS, 300, lake_dir=deployment.cfg.lake_dir) == {
-        "missing": [], "wrong_counts": {}, "several_files": {}, "ok": True,
+        "missing": [],
+        "wrong_counts": {},
+        "several_files": {},
+        "ok": True,
     }
 
 

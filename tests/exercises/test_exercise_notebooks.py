@@ -37,7 +37,11 @@ def _verdicts(nb) -> list[str]:
     found = []
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.source.lstrip().startswith("check_"):
-            texts = [o.get("data", {}).get("text/plain", "") for o in cell.outputs if o.output_type == "execute_result"]
+            texts = [
+                o.get("data", {}).get("text/plain", "")
+                for o in cell.outputs
+                if o.output_type == "execute_result"
+            ]
             found.append("\n".join(texts))
     return found
 

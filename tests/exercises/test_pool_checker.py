@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lab.exercises import check_pool_dag
 
-GOOD_TASKS = '''
+GOOD_TASKS = """
     @task{dates_args}
     def dates() -> list[str]:
         return ["2024-01-01", "2024-01-02"]
@@ -14,9 +14,9 @@ GOOD_TASKS = '''
         return {{"event_date": event_date}}
 
     write.expand(event_date=dates())
-'''
+"""
 
-DAG_FILE = '''
+DAG_FILE = """
 from datetime import datetime
 
 from airflow.sdk import dag, task
@@ -27,12 +27,16 @@ def exercise_pool():
 {tasks}
 
 exercise_pool()
-'''
+"""
 
 
 def test_a_dag_file_that_does_not_import_fails_with_its_error(tmp_path):
     path = tmp_path / "exercise_pool.py"
-    path.write_text(DAG_FILE.format(tasks=GOOD_TASKS.format(dates_args="")).replace("from airflow.sdk", "from airflow.sdkk"))
+    path.write_text(
+        DAG_FILE.format(tasks=GOOD_TASKS.format(dates_args="")).replace(
+            "from airflow.sdk", "from airflow.sdkk"
+        )
+    )
     result = check_pool_dag(path)
     assert not result.passed
     assert "does not import" in str(result) and "airflow.sdkk" in str(result)
@@ -43,4 +47,6 @@ def test_the_pool_belongs_to_the_writer_only(tmp_path):
     path.write_text(DAG_FILE.format(tasks=GOOD_TASKS.format(dates_args='(pool="lake_writers")')))
     result = check_pool_dag(path)
     assert not result.passed
-    assert result.problems == ["only the writer belongs in 'lake_writers'; ['dates'] would take its slots too"]
+    assert result.problems == [
+        "only the writer belongs in 'lake_writers'; ['dates'] would take its slots too"
+    ]

@@ -41,16 +41,26 @@ def test_up_is_idempotent_and_down_leaves_no_process(own_home):
     own_home.airflow_home.mkdir(parents=True)
     # A stale state file from a crashed lab: its pids are long gone.
     (own_home.airflow_home / "lab-state.json").write_text(
-        json.dumps({"home": str(own_home.airflow_home), "url": own_home.url, "port": own_home.port,
-                    "pids": {"scheduler": 999_999}, "started_at": 0})
+        json.dumps(
+            {
+                "home": str(own_home.airflow_home),
+                "url": own_home.url,
+                "port": own_home.port,
+                "pids": {"scheduler": 999_999},
+                "started_at": 0,
+            }
+        )
     )
     first = airflow_local.up(own_home, timeout=300, quiet=True)
     assert airflow_local.status(own_home)["healthy"]
     again = airflow_local.up(own_home, timeout=60, quiet=True)
     assert again.pids == first.pids  # reused, not restarted
     # Listening on loopback only.
-    listening = {c.laddr.ip for c in psutil.net_connections("tcp")
-                 if c.status == "LISTEN" and c.laddr.port == own_home.port}
+    listening = {
+        c.laddr.ip
+        for c in psutil.net_connections("tcp")
+        if c.status == "LISTEN" and c.laddr.port == own_home.port
+    }
     assert listening == {"127.0.0.1"}
     pids = [p.pid for p in airflow_local.lab_processes(own_home.airflow_home)]
     assert len(pids) >= 4

@@ -32,7 +32,9 @@ CONFS = {
 
 @pytest.fixture(scope="module")
 def observed():
-    airflow = Airflow()  # the session's Airflow: started (and LAB_* set) before any airflow-marked test's fixtures
+    airflow = (
+        Airflow()
+    )  # the session's Airflow: started (and LAB_* set) before any airflow-marked test's fixtures
     return concurrency.run_all(airflow, CONFS, pool_slots=POOL_SLOTS)
 
 
@@ -40,8 +42,15 @@ def observed():
 def test_observed_concurrency_never_exceeds_the_limit(observed, control):
     seen = observed[control]
     assert seen.run["state"] == "success"
-    assert seen.limit == {"max_active_tis_per_dagrun": 2, "max_active_tasks": 3, "pool": POOL_SLOTS,
-                          "parallelism": settings().parallelism}[control]
+    assert (
+        seen.limit
+        == {
+            "max_active_tis_per_dagrun": 2,
+            "max_active_tasks": 3,
+            "pool": POOL_SLOTS,
+            "parallelism": settings().parallelism,
+        }[control]
+    )
     assert seen.partitions > seen.limit  # more partitions than slots: the limit has something to hold back
     assert seen.observed <= seen.limit
 
@@ -71,7 +80,9 @@ def test_every_partition_was_written(observed, control):
     conf = CONFS[control]
     plan = plan_partitions("range", conf["start_date"], conf["end_date"], ["DE", "FR"])
     assert observed[control].partitions == len(plan)
-    assert lake.validate([partition_path(p["event_date"], p["country"]) for p in plan], 100, COUNTRY_TABLE)["ok"]
+    assert lake.validate([partition_path(p["event_date"], p["country"]) for p in plan], 100, COUNTRY_TABLE)[
+        "ok"
+    ]
 
 
 def test_parallelism_caps_all_runs_together(observed, airflow):

@@ -9,7 +9,12 @@ from lab.client import AirflowError
 
 pytestmark = pytest.mark.airflow
 DAG_ID = "dynamic_task_mapping_demo"
-THREE_DAYS = {"mode": "custom", "start_date": "2024-01-01", "end_date": "2024-01-03", "events_per_partition": 120}
+THREE_DAYS = {
+    "mode": "custom",
+    "start_date": "2024-01-01",
+    "end_date": "2024-01-03",
+    "events_per_partition": 120,
+}
 EXPECTED = ["event_date=2024-01-01", "event_date=2024-01-02", "event_date=2024-01-03"]
 
 
@@ -25,10 +30,17 @@ def test_custom_range_maps_one_instance_per_date(airflow):
     assert tis.map_index.tolist() == [0, 1, 2]
     assert tis.state.tolist() == ["success"] * 3
     assert tis.rendered_map_index.tolist() == [
-        "Partition: 2024-01-01", "Partition: 2024-01-02", "Partition: 2024-01-03",
+        "Partition: 2024-01-01",
+        "Partition: 2024-01-02",
+        "Partition: 2024-01-03",
     ]
     assert sorted(lake.partition_files()) == EXPECTED
-    assert lake.validate(EXPECTED, 120) == {"missing": [], "wrong_counts": {}, "several_files": {}, "ok": True}
+    assert lake.validate(EXPECTED, 120) == {
+        "missing": [],
+        "wrong_counts": {},
+        "several_files": {},
+        "ok": True,
+    }
 
 
 def test_rerun_of_the_same_range_keeps_counts_and_files(airflow):
@@ -41,10 +53,16 @@ def test_rerun_of_the_same_range_keeps_counts_and_files(airflow):
 
 
 def test_daily_mode_processes_the_day_before_run_after(airflow):
-    run = airflow.trigger_and_wait(DAG_ID, {"mode": "daily", "events_per_partition": 7}, timeout=300, progress=False)
+    run = airflow.trigger_and_wait(
+        DAG_ID, {"mode": "daily", "events_per_partition": 7}, timeout=300, progress=False
+    )
     assert run["state"] == "success"
     assert run["logical_date"] is None  # a manual run on Airflow 3 has no logical date
-    day = (datetime.fromisoformat(run["run_after"].replace("Z", "+00:00")) - timedelta(days=1)).date().isoformat()
+    day = (
+        (datetime.fromisoformat(run["run_after"].replace("Z", "+00:00")) - timedelta(days=1))
+        .date()
+        .isoformat()
+    )
     tis = mapped(airflow, run["dag_run_id"])
     assert tis.rendered_map_index.tolist() == [f"Partition: {day}"]
     assert lake.validate([f"event_date={day}"], 7)["ok"]
@@ -53,7 +71,10 @@ def test_daily_mode_processes_the_day_before_run_after(airflow):
 def test_reversed_range_fails_before_writing(airflow):
     before = lake.checksums()
     run = airflow.trigger_and_wait(
-        DAG_ID, {**THREE_DAYS, "start_date": "2024-02-10", "end_date": "2024-02-01"}, timeout=300, progress=False
+        DAG_ID,
+        {**THREE_DAYS, "start_date": "2024-02-10", "end_date": "2024-02-01"},
+        timeout=300,
+        progress=False,
     )
     assert run["state"] == "failed"
     tis = airflow.task_instances(DAG_ID, run["dag_run_id"]).set_index("task_id")

@@ -56,11 +56,24 @@ def test_range_writes_the_date_x_country_cross_product_and_nothing_else(airflow)
     bystanders = paths("2024-01-01/IT", "2023-12-31/DE")
     sums, stamps = snapshot()
 
-    run = run_dag(airflow, {"mode": "range", "start_date": "2024-01-01", "end_date": "2024-01-02",
-                            "countries": ["DE", "FR"], "events_per_partition": 40})
+    run = run_dag(
+        airflow,
+        {
+            "mode": "range",
+            "start_date": "2024-01-01",
+            "end_date": "2024-01-02",
+            "countries": ["DE", "FR"],
+            "events_per_partition": 40,
+        },
+    )
     assert run["state"] == "success"
     tis = mapped(airflow, run["dag_run_id"])
-    assert tis.rendered_map_index.tolist() == ["2024-01-01 / DE", "2024-01-01 / FR", "2024-01-02 / DE", "2024-01-02 / FR"]
+    assert tis.rendered_map_index.tolist() == [
+        "2024-01-01 / DE",
+        "2024-01-01 / FR",
+        "2024-01-02 / DE",
+        "2024-01-02 / FR",
+    ]
     expected = paths("2024-01-01/DE", "2024-01-01/FR", "2024-01-02/DE", "2024-01-02/FR")
     assert lake.validate(expected, 40, TABLE)["ok"]
     new_sums, new_stamps = snapshot()
@@ -75,16 +88,31 @@ def test_country_reload_rewrites_one_country_and_leaves_the_others(airflow):
             lake.write_partition(day, 15, country, table=TABLE)
     sums, stamps = snapshot()
 
-    run = run_dag(airflow, {"mode": "country_reload", "start_date": "2024-01-10", "end_date": "2024-01-11",
-                            "countries": ["FR"], "events_per_partition": 25})
+    run = run_dag(
+        airflow,
+        {
+            "mode": "country_reload",
+            "start_date": "2024-01-10",
+            "end_date": "2024-01-11",
+            "countries": ["FR"],
+            "events_per_partition": 25,
+        },
+    )
     assert run["state"] == "success"
-    assert mapped(airflow, run["dag_run_id"]).rendered_map_index.tolist() == ["2024-01-10 / FR", "2024-01-11 / FR"]
+    assert mapped(airflow, run["dag_run_id"]).rendered_map_index.tolist() == [
+        "2024-01-10 / FR",
+        "2024-01-11 / FR",
+    ]
     reloaded = paths("2024-01-10/FR", "2024-01-11/FR")
     assert lake.validate(reloaded, 25, TABLE)["ok"]
-    assert lake.validate(paths("2024-01-10/DE", "2024-01-10/NL", "2024-01-11/DE", "2024-01-11/NL"), 15, TABLE)["ok"]
+    assert lake.validate(
+        paths("2024-01-10/DE", "2024-01-10/NL", "2024-01-11/DE", "2024-01-11/NL"), 15, TABLE
+    )["ok"]
     new_sums, new_stamps = snapshot()
     assert rewritten(stamps, new_stamps) == sorted(reloaded)
-    assert {p: s for p, s in new_sums.items() if p not in reloaded} == {p: s for p, s in sums.items() if p not in reloaded}
+    assert {p: s for p, s in new_sums.items() if p not in reloaded} == {
+        p: s for p, s in sums.items() if p not in reloaded
+    }
 
 
 def test_daily_writes_yesterday_for_the_countries(airflow):
@@ -93,7 +121,11 @@ def test_daily_writes_yesterday_for_the_countries(airflow):
     run = run_dag(airflow, {"mode": "daily", "countries": ["NL", "SE"], "events_per_partition": 6})
     assert run["state"] == "success"
     assert run["logical_date"] is None  # a manual run on Airflow 3 has no logical date: run_after it is
-    day = (datetime.fromisoformat(run["run_after"].replace("Z", "+00:00")) - timedelta(days=1)).date().isoformat()
+    day = (
+        (datetime.fromisoformat(run["run_after"].replace("Z", "+00:00")) - timedelta(days=1))
+        .date()
+        .isoformat()
+    )
     tis = mapped(airflow, run["dag_run_id"])
     assert tis.rendered_map_index.tolist() == [f"{day} / NL", f"{day} / SE"]
     expected = [partition_path(day, "NL"), partition_path(day, "SE")]
@@ -103,37 +135,59 @@ def test_daily_writes_yesterday_for_the_countries(airflow):
     }
 
 
-GOOD = {"mode": "range", "start_date": "2024-01-01", "end_date": "2024-01-02", "countries": ["DE", "FR"],
-        "events_per_partition": 10}
+GOOD = {
+    "mode": "range",
+    "start_date": "2024-01-01",
+    "end_date": "2024-01-02",
+    "countries": ["DE", "FR"],
+    "events_per_partition": 10,
+}
 
 # Refused by the Params' JSON schema: the REST API answers 400 and no run is created.
 REFUSED_AT_TRIGGER = [
     ({"start_date": "2024-02-30"}, "Invalid input for param start_date: '2024-02-30' is not a 'date'"),
     ({"end_date": "2024-13-01"}, "Invalid input for param end_date: '2024-13-01' is not a 'date'"),
-    ({"mode": "weekly"}, "Invalid input for param mode: 'weekly' is not one of ['daily', 'range', 'country_reload']"),
+    (
+        {"mode": "weekly"},
+        "Invalid input for param mode: 'weekly' is not one of ['daily', 'range', 'country_reload']",
+    ),
     ({"countries": ["XX"]}, "Invalid input for param countries: 'XX' is not one of"),
     ({"countries": ["de"]}, "Invalid input for param countries: 'de' is not one of"),
     ({"countries": ["DEU"]}, "Invalid input for param countries: 'DEU' is not one of"),
     ({"countries": []}, "Invalid input for param countries: [] should be non-empty"),
     ({"countries": ["DE", "DE"]}, "Invalid input for param countries: ['DE', 'DE'] has non-unique elements"),
-    ({"events_per_partition": 0}, "Invalid input for param events_per_partition: 0 is less than the minimum of 1"),
-    ({"fail_partitions": ["2024-01-01-DE"]}, "Invalid input for param fail_partitions: '2024-01-01-DE' does not match"),
+    (
+        {"events_per_partition": 0},
+        "Invalid input for param events_per_partition: 0 is less than the minimum of 1",
+    ),
+    (
+        {"fail_partitions": ["2024-01-01-DE"]},
+        "Invalid input for param fail_partitions: '2024-01-01-DE' does not match",
+    ),
 ]
 
 # Valid for the schema, refused by the planning task: the run fails before any partition is written.
 REFUSED_BY_PLANNING = [
-    ({"start_date": "2024-02-10", "end_date": "2024-02-01"},
-     "PartitionError: end_date 2024-02-01 is before start_date 2024-02-10: swap them"),
-    ({"start_date": "2024-01-01", "end_date": "2024-05-31", "countries": list(known_countries())},
-     "PartitionError: 1216 partitions (152 dates x 8 countries) is more than one mapped task may expand to "
-     "([core] max_map_length = 1024). Split the range into several runs, map over chunks of partitions, "
-     "or raise AIRFLOW__CORE__MAX_MAP_LENGTH."),
-    ({"mode": "country_reload"},
-     "PartitionError: country_reload reloads one country: set countries to a single code such as ['DE'], "
-     "got 2: DE, FR. To reload several countries use mode range."),
-    ({"fail_partitions": ["2024-03-01/DE"]},
-     "PartitionError: fail_partitions names 2024-03-01/DE, which this run does not process: pick from "
-     "2024-01-01/DE, 2024-01-01/FR, 2024-01-02/DE, 2024-01-02/FR"),
+    (
+        {"start_date": "2024-02-10", "end_date": "2024-02-01"},
+        "PartitionError: end_date 2024-02-01 is before start_date 2024-02-10: swap them",
+    ),
+    (
+        {"start_date": "2024-01-01", "end_date": "2024-05-31", "countries": list(known_countries())},
+        "PartitionError: 1216 partitions (152 dates x 8 countries) is more than one mapped task may expand to "
+        "([core] max_map_length = 1024). Split the range into several runs, map over chunks of partitions, "
+        "or raise AIRFLOW__CORE__MAX_MAP_LENGTH.",
+    ),
+    (
+        {"mode": "country_reload"},
+        "PartitionError: country_reload reloads one country: set countries to a single code such as ['DE'], "
+        "got 2: DE, FR. To reload several countries use mode range.",
+    ),
+    (
+        {"fail_partitions": ["2024-03-01/DE"]},
+        "PartitionError: fail_partitions names 2024-03-01/DE, which this run does not process: pick from "
+        "2024-01-01/DE, 2024-01-01/FR, 2024-01-02/DE, 2024-01-02/FR",
+    ),
 ]
 
 
@@ -149,7 +203,7 @@ def test_bad_input_is_refused_with_its_message_and_the_lake_is_unchanged(airflow
     assert len(airflow.runs(DAG_ID)) == runs_before  # no run was even created
 
     started = [airflow.trigger(DAG_ID, {**GOOD, **change})["dag_run_id"] for change, _ in REFUSED_BY_PLANNING]
-    for run_id, (change, message) in zip(started, REFUSED_BY_PLANNING):
+    for run_id, (change, message) in zip(started, REFUSED_BY_PLANNING, strict=False):
         assert airflow.wait(DAG_ID, run_id, timeout=300, progress=False)["state"] == "failed", change
         tis = airflow.task_instances(DAG_ID, run_id).set_index("task_id")
         assert tis.loc["plan_partitions", "state"] == "failed"
@@ -161,8 +215,15 @@ def test_bad_input_is_refused_with_its_message_and_the_lake_is_unchanged(airflow
 
 
 def test_a_failing_partition_retries_alone_and_clearing_it_reruns_only_it(airflow):
-    conf = {"mode": "range", "start_date": "2024-02-01", "end_date": "2024-02-02", "countries": ["DE", "FR"],
-            "events_per_partition": 30, "fail_partitions": ["2024-02-02/FR"], "fail_tries": 2}
+    conf = {
+        "mode": "range",
+        "start_date": "2024-02-01",
+        "end_date": "2024-02-02",
+        "countries": ["DE", "FR"],
+        "events_per_partition": 30,
+        "fail_partitions": ["2024-02-02/FR"],
+        "fail_tries": 2,
+    }
     run = run_dag(airflow, conf)
     run_id = run["dag_run_id"]
     assert run["state"] == "failed"
@@ -202,8 +263,12 @@ def _writer_of(staging: Path, home: Path, timeout: float = 120) -> tuple[psutil.
             except FileNotFoundError:
                 continue
             writer_dir = staging / part.relative_to(staging).parts[0]
-            proc = psutil.Process(int(writer_dir.name.split("-", 1)[0]))  # staging dirs are named <pid>-<uuid>
-            assert proc.pid in {p.pid for p in lab_processes(home)}  # a task of the session's Airflow, nothing else
+            proc = psutil.Process(
+                int(writer_dir.name.split("-", 1)[0])
+            )  # staging dirs are named <pid>-<uuid>
+            assert proc.pid in {
+                p.pid for p in lab_processes(home)
+            }  # a task of the session's Airflow, nothing else
             return proc, writer_dir
         time.sleep(0.05)
     raise AssertionError(f"no task started writing under {staging} within {timeout} s")
@@ -216,8 +281,16 @@ def test_a_task_killed_mid_write_leaves_the_old_partition_and_its_retry_repairs_
     sums, stamps = snapshot()
     rows = 1_000_000  # takes seconds to write: long enough to be caught in the middle
 
-    run = airflow.trigger(DAG_ID, {"mode": "range", "start_date": "2024-03-01", "end_date": "2024-03-01",
-                                   "countries": ["DE"], "events_per_partition": rows})
+    run = airflow.trigger(
+        DAG_ID,
+        {
+            "mode": "range",
+            "start_date": "2024-03-01",
+            "end_date": "2024-03-01",
+            "countries": ["DE"],
+            "events_per_partition": rows,
+        },
+    )
     proc, writer_dir = _writer_of(settings().lake_dir / lake.STAGING / TABLE, settings().airflow_home)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
@@ -235,5 +308,7 @@ def test_a_task_killed_mid_write_leaves_the_old_partition_and_its_retry_repairs_
     ]
     assert lake.validate([target], rows, TABLE)["ok"]  # one file, every row, nothing partial
     assert rewritten(stamps, write_stamps(TABLE)) == [target]
-    assert lake.checksums(TABLE)[partition_path("2024-03-01", "FR")] == sums[partition_path("2024-03-01", "FR")]
+    assert (
+        lake.checksums(TABLE)[partition_path("2024-03-01", "FR")] == sums[partition_path("2024-03-01", "FR")]
+    )
     assert not writer_dir.exists() and staging_leftovers() == []  # the retry swept the dead writer's staging

@@ -17,7 +17,12 @@ RANGE_RELOAD = "antipattern_date_range_reload"
 
 
 def test_the_range_reload_is_one_task_whose_partitions_run_one_after_the_other(airflow):
-    conf = {"start_date": "2023-06-01", "end_date": "2023-06-04", "events_per_partition": 30, "latency_s": 0.2}
+    conf = {
+        "start_date": "2023-06-01",
+        "end_date": "2023-06-04",
+        "events_per_partition": 30,
+        "latency_s": 0.2,
+    }
     run = airflow.trigger_and_wait(RANGE_RELOAD, conf, timeout=300, progress=False)
     assert run["state"] == "success"
     tis = airflow.task_instances(RANGE_RELOAD, run["dag_run_id"])
@@ -31,7 +36,10 @@ def test_the_range_reload_is_one_task_whose_partitions_run_one_after_the_other(a
     assert max_concurrency(parts) == 1
     assert (parts["start_date"].iloc[1:].to_numpy() >= parts["end_date"].iloc[:-1].to_numpy()).all()
     # every partition ran inside the one task instance
-    assert parts["start_date"].min() >= tis["start_date"].iloc[0] and parts["end_date"].max() <= tis["end_date"].iloc[0]
+    assert (
+        parts["start_date"].min() >= tis["start_date"].iloc[0]
+        and parts["end_date"].max() <= tis["end_date"].iloc[0]
+    )
     assert lake.validate(expected, 30, table="antipattern_events")["ok"]
 
 

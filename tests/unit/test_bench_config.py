@@ -45,7 +45,9 @@ def test_bad_parameters_are_refused_with_a_clear_message(kwargs, message):
 
 
 def test_lists_may_be_given_as_comma_separated_text():
-    config = BenchConfig(strategies="sequential_loop, dynamic_mapping", sweep="8,1,2", sweep_strategies="dynamic_mapping")
+    config = BenchConfig(
+        strategies="sequential_loop, dynamic_mapping", sweep="8,1,2", sweep_strategies="dynamic_mapping"
+    )
     assert config.strategies == ["sequential_loop", "dynamic_mapping"]
     assert config.sweep == [1, 2, 8]
     assert config.max_parallelism == 8
@@ -53,13 +55,18 @@ def test_lists_may_be_given_as_comma_separated_text():
 
 def test_plan_rotates_the_order_and_reuses_comparison_trials_in_the_sweep():
     config = BenchConfig(
-        strategies=["sequential_loop", "dynamic_mapping"], parallelism=2, repeats=2, sweep=[1, 2],
+        strategies=["sequential_loop", "dynamic_mapping"],
+        parallelism=2,
+        repeats=2,
+        sweep=[1, 2],
         sweep_strategies=["dynamic_mapping", "catchup_backfill"],
     )
     plan = [(t["phase"], t["strategy"], t["repeat"], t["parallelism"]) for t in config.plan()]
     assert plan[:4] == [
-        ("compare", "sequential_loop", 0, 2), ("compare", "dynamic_mapping", 0, 2),
-        ("compare", "dynamic_mapping", 1, 2), ("compare", "sequential_loop", 1, 2),
+        ("compare", "sequential_loop", 0, 2),
+        ("compare", "dynamic_mapping", 0, 2),
+        ("compare", "dynamic_mapping", 1, 2),
+        ("compare", "sequential_loop", 1, 2),
     ]
     sweep = sorted(p for p in plan if p[0] == "sweep")
     # dynamic_mapping at P=2 comes from the comparison; catchup_backfill is not compared, so it runs at both.
@@ -71,14 +78,20 @@ def test_plan_rotates_the_order_and_reuses_comparison_trials_in_the_sweep():
 
 def test_a_sweep_adds_the_sequential_baseline_when_it_is_not_compared():
     config = BenchConfig(strategies=["dynamic_mapping"], sweep=[1, 2])
-    assert [t["strategy"] for t in config.plan() if t["phase"] == "compare"] == ["sequential_loop", "dynamic_mapping"]
+    assert [t["strategy"] for t in config.plan() if t["phase"] == "compare"] == [
+        "sequential_loop",
+        "dynamic_mapping",
+    ]
 
 
 def test_conf_gives_each_strategy_what_its_dag_takes():
     config = BenchConfig(partitions=3, rows=10, latency_s=2, chunk_size=2)
     assert config.conf(STRATEGIES["catchup_backfill"]) == {"rows": 10, "latency_s": 2.0}
     assert config.conf(STRATEGIES["dynamic_mapping"]) == {
-        "rows": 10, "latency_s": 2.0, "start_date": "2024-01-01", "end_date": "2024-01-03",
+        "rows": 10,
+        "latency_s": 2.0,
+        "start_date": "2024-01-01",
+        "end_date": "2024-01-03",
     }
     assert config.conf(STRATEGIES["chunked_mapping"])["chunk_size"] == 2
 
@@ -145,7 +158,9 @@ def test_verify_catches_missing_wrong_extra_and_failed_output(tmp_lake):
     assert "task instances not successful: ['process_partition:failed']" in problems
     assert "tasks reported 3 partition writes for 3 partitions" in problems  # one twice, one never
     runs.loc[0, "state"] = "failed"
-    assert "runs not successful: ['r1']" in " | ".join(runner.verify(strategy, config.dates, runs, tis, reports, 2))
+    assert "runs not successful: ['r1']" in " | ".join(
+        runner.verify(strategy, config.dates, runs, tis, reports, 2)
+    )
     assert "1 runs instead of 2" in " | ".join(runner.verify(strategy, config.dates, runs, tis, reports, 2))
 
 
@@ -156,18 +171,46 @@ def test_readme_section_is_rewritten_between_its_markers_only(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     summary = [
-        {"strategy": "sequential_loop", "makespan_s": 40.0, "makespan_min_s": 39.0, "makespan_max_s": 41.0,
-         "task_instances": 1, "overhead_per_task_s": 1.5, "efficiency": 0.1, "speedup_vs_sequential": 1.0,
-         "speedup_vs_backfill": 0.5},
-        {"strategy": "dynamic_mapping", "makespan_s": 8.0, "makespan_min_s": 7.5, "makespan_max_s": 9.0,
-         "task_instances": 17, "overhead_per_task_s": 2.0, "efficiency": 0.5, "speedup_vs_sequential": 5.0,
-         "speedup_vs_backfill": 2.5},
+        {
+            "strategy": "sequential_loop",
+            "makespan_s": 40.0,
+            "makespan_min_s": 39.0,
+            "makespan_max_s": 41.0,
+            "task_instances": 1,
+            "overhead_per_task_s": 1.5,
+            "efficiency": 0.1,
+            "speedup_vs_sequential": 1.0,
+            "speedup_vs_backfill": 0.5,
+        },
+        {
+            "strategy": "dynamic_mapping",
+            "makespan_s": 8.0,
+            "makespan_min_s": 7.5,
+            "makespan_max_s": 9.0,
+            "task_instances": 17,
+            "overhead_per_task_s": 2.0,
+            "efficiency": 0.5,
+            "speedup_vs_sequential": 5.0,
+            "speedup_vs_backfill": 2.5,
+        },
     ]
     results = {
-        "parameters": {"partitions": 16, "rows": 10000, "latency_s": 2.0, "parallelism": 8, "chunk_size": 4, "repeats": 3},
+        "parameters": {
+            "partitions": 16,
+            "rows": 10000,
+            "latency_s": 2.0,
+            "parallelism": 8,
+            "chunk_size": 4,
+            "repeats": 3,
+        },
         "started_at": "2025-01-02T03:04:05+00:00",
-        "machine": {"cpu_model": "Test CPU", "cores_logical": 8, "memory_gib": 16.0, "load_average": [0.2, 0, 0],
-                    "load_average_end": [0.3, 0, 0]},
+        "machine": {
+            "cpu_model": "Test CPU",
+            "cores_logical": 8,
+            "memory_gib": 16.0,
+            "load_average": [0.2, 0, 0],
+            "load_average_end": [0.3, 0, 0],
+        },
         "versions": {"apache-airflow": "3.3.2", "duckdb": "2.0.0"},
         "t_partition_s": 2.05,
         "headline": {"speedup_vs_sequential": 5.0, "speedup_vs_backfill": 2.5, "efficiency": 0.5},
@@ -186,7 +229,10 @@ def test_readme_section_is_rewritten_between_its_markers_only(tmp_path):
     assert "placeholder" not in text
     assert "| dynamic_mapping | 8.0 | 7.5 | 9.0 | 17 | 2.00 | 0.50 | 5.00x | 2.50x |" in text
     assert "**5.00x** as fast as sequential_loop and **2.50x** as fast as catchup_backfill" in text
-    assert "![speedup over the sequential loop against parallelism](docs/benchmark/speedup_vs_parallelism.png)" in text
+    assert (
+        "![speedup over the sequential loop against parallelism](docs/benchmark/speedup_vs_parallelism.png)"
+        in text
+    )
     assert (repo / "docs" / "benchmark" / "speedup_vs_parallelism.png").read_bytes() == b"png"
     assert update_readme(out, repo) == 0 and (repo / "README.md").read_text() == text  # idempotent
 
@@ -199,4 +245,3 @@ def test_readme_without_markers_is_left_alone(tmp_path):
     (tmp_path / "README.md").write_text("# Lab\n")
     assert update_readme(out, tmp_path) == 1
     assert (tmp_path / "README.md").read_text() == "# Lab\n"
-

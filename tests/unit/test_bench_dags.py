@@ -1,6 +1,6 @@
 """The benchmark DAGs (dags/bench/) parse, and have the shape the runner relies on."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
@@ -29,7 +29,9 @@ def test_every_task_runs_in_the_benchmark_pool(dags):
 def test_triggered_strategies_take_the_range_and_the_work_as_params(dags):
     for strategy in STRATEGIES.values():
         dag = dags[strategy.dag_id]
-        expected = {"rows", "latency_s"} | ({"start_date", "end_date"} if strategy.launch == "trigger" else set())
+        expected = {"rows", "latency_s"} | (
+            {"start_date", "end_date"} if strategy.launch == "trigger" else set()
+        )
         if strategy.name == "chunked_mapping":
             expected.add("chunk_size")
         assert set(dag.params.keys()) == expected, strategy.name
@@ -37,19 +39,26 @@ def test_triggered_strategies_take_the_range_and_the_work_as_params(dags):
 
 
 def test_mapping_strategies_map_one_task(dags):
-    for name in ("dynamic_mapping", "chunked_mapping", "mapping_virtualenv_cached", "mapping_virtualenv_uncached"):
+    for name in (
+        "dynamic_mapping",
+        "chunked_mapping",
+        "mapping_virtualenv_cached",
+        "mapping_virtualenv_uncached",
+    ):
         dag = dags[STRATEGIES[name].dag_id]
         mapped = [t for t in dag.tasks if type(t).__name__.endswith("MappedOperator")]
         assert len(mapped) == 1, name
-    venv = {n: dags[STRATEGIES[n].dag_id].get_task("process_partition") for n in
-            ("mapping_virtualenv_cached", "mapping_virtualenv_uncached")}
+    venv = {
+        n: dags[STRATEGIES[n].dag_id].get_task("process_partition")
+        for n in ("mapping_virtualenv_cached", "mapping_virtualenv_uncached")
+    }
     assert venv["mapping_virtualenv_cached"].partial_kwargs["venv_cache_path"]
     assert venv["mapping_virtualenv_uncached"].partial_kwargs.get("venv_cache_path") is None
 
 
 def test_backfilled_strategies_never_run_on_their_own(dags):
     """A past end_date and no catchup: the only runs are the benchmark's backfills."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for name in ("catchup_backfill", "partitioned_runs"):
         dag = dags[STRATEGIES[name].dag_id]
         assert dag.catchup is False
@@ -62,4 +71,7 @@ def test_backfilled_strategies_never_run_on_their_own(dags):
     assert daily.expression == "0 0 * * *"
     partitioned = dags["bench_partitioned_runs"].timetable
     assert type(partitioned).__name__ == "CronPartitionTimetable"
-    assert (partitioned.expression, partitioned.key_format) == ("0 0 * * *", "%Y-%m-%d")  # partition_key = the day
+    assert (partitioned.expression, partitioned.key_format) == (
+        "0 0 * * *",
+        "%Y-%m-%d",
+    )  # partition_key = the day

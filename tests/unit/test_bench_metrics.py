@@ -26,7 +26,14 @@ def timeline(*instances):
     """(queued, start, end, work_s) per task instance, in seconds after the trigger."""
     return pd.DataFrame(
         [
-            {"task_id": "t", "map_index": i, "queued_when": at(q), "start_date": at(s), "end_date": at(e), "work_s": w}
+            {
+                "task_id": "t",
+                "map_index": i,
+                "queued_when": at(q),
+                "start_date": at(s),
+                "end_date": at(e),
+                "work_s": w,
+            }
             for i, (q, s, e, w) in enumerate(instances)
         ]
     )
@@ -62,7 +69,8 @@ def test_sequential_loop_one_task_does_all_the_work():
 def test_mapped_trial_counts_the_planning_task_as_overhead():
     tis = timeline(
         (0.5, 1, 2, None),  # plan: no work reported
-        (2.2, 3, 6, 2.0), (2.2, 3, 6.5, 2.0),  # two partitions side by side
+        (2.2, 3, 6, 2.0),
+        (2.2, 3, 6.5, 2.0),  # two partitions side by side
         (6.1, 7, 9, 2.0),  # the third waits for a free slot
     )
     m = trial_metrics(tis, T0, partitions=3, parallelism=2, t_partition=2.0)
@@ -78,7 +86,9 @@ def test_mapped_trial_counts_the_planning_task_as_overhead():
 
 
 def test_instances_that_never_ran_are_ignored_and_an_empty_trial_is_refused():
-    tis = pd.concat([timeline((0, 1, 3, 1.0)), pd.DataFrame([{"task_id": "t", "start_date": None, "end_date": None}])])
+    tis = pd.concat(
+        [timeline((0, 1, 3, 1.0)), pd.DataFrame([{"task_id": "t", "start_date": None, "end_date": None}])]
+    )
     tis["start_date"] = pd.to_datetime(tis["start_date"], utc=True)
     tis["end_date"] = pd.to_datetime(tis["end_date"], utc=True)
     assert trial_metrics(tis, T0, 1, 1, 1.0)["task_instances"] == 1
@@ -96,9 +106,19 @@ def test_order_rotates_so_every_strategy_takes_every_position():
 def trials(*rows):
     return pd.DataFrame(
         [
-            {"strategy": s, "makespan_s": m, "verified": v, "task_time_s": m, "task_instances": 1,
-             "overhead_per_task_s": 0.5, "peak_concurrency": 1, "ideal_s": 2.0, "efficiency": 2.0 / m,
-             "parallelism": p, "partitions": 8}
+            {
+                "strategy": s,
+                "makespan_s": m,
+                "verified": v,
+                "task_time_s": m,
+                "task_instances": 1,
+                "overhead_per_task_s": 0.5,
+                "peak_concurrency": 1,
+                "ideal_s": 2.0,
+                "efficiency": 2.0 / m,
+                "parallelism": p,
+                "partitions": 8,
+            }
             for s, m, v, p in rows
         ]
     )
@@ -106,9 +126,15 @@ def trials(*rows):
 
 def test_summary_uses_medians_of_verified_trials_and_computes_speedups():
     df = trials(
-        ("sequential_loop", 20, True, 4), ("sequential_loop", 24, True, 4), ("sequential_loop", 22, True, 4),
-        ("catchup_backfill", 12, True, 4), ("catchup_backfill", 10, True, 4), ("catchup_backfill", 11, True, 4),
-        ("dynamic_mapping", 5, True, 4), ("dynamic_mapping", 6, True, 4), ("dynamic_mapping", 0.1, False, 4),
+        ("sequential_loop", 20, True, 4),
+        ("sequential_loop", 24, True, 4),
+        ("sequential_loop", 22, True, 4),
+        ("catchup_backfill", 12, True, 4),
+        ("catchup_backfill", 10, True, 4),
+        ("catchup_backfill", 11, True, 4),
+        ("dynamic_mapping", 5, True, 4),
+        ("dynamic_mapping", 6, True, 4),
+        ("dynamic_mapping", 0.1, False, 4),
     )
     s = summarize(df).set_index("strategy")
     assert s.loc["sequential_loop", "makespan_s"] == 22
@@ -128,8 +154,11 @@ def test_summary_without_a_baseline_leaves_its_speedup_empty():
 
 def test_sweep_speedup_against_the_loop_with_the_ideal_line():
     df = trials(
-        ("sequential_loop", 16, True, 4), ("sequential_loop", 16, True, 1),
-        ("dynamic_mapping", 16, True, 1), ("dynamic_mapping", 8, True, 2), ("dynamic_mapping", 4, True, 4),
+        ("sequential_loop", 16, True, 4),
+        ("sequential_loop", 16, True, 1),
+        ("dynamic_mapping", 16, True, 1),
+        ("dynamic_mapping", 8, True, 2),
+        ("dynamic_mapping", 4, True, 4),
         ("dynamic_mapping", 1, False, 8),
     )
     sweep = sweep_summary(df, ["dynamic_mapping"])

@@ -12,7 +12,9 @@ import pytest
 
 from lab.client import Airflow, AirflowError, retry_when_locked
 
-LOCKED = {"detail": "Database is locked. Backfill creation is not supported on SQLite under concurrent access."}
+LOCKED = {
+    "detail": "Database is locked. Backfill creation is not supported on SQLite under concurrent access."
+}
 
 
 def _client(answers: list[tuple[int, dict]], seen: list[str], bodies: list[dict] | None = None) -> Airflow:
@@ -21,7 +23,9 @@ def _client(answers: list[tuple[int, dict]], seen: list[str], bodies: list[dict]
         if request.method == "POST" and bodies is not None:
             bodies.append(json.loads(request.content))
         if request.method == "GET":  # wait_for_dag's lookups: the DAG is parsed, no import errors
-            return httpx.Response(200, json={"dag_id": "d", "is_paused": False, "import_errors": [], "total_entries": 0})
+            return httpx.Response(
+                200, json={"dag_id": "d", "is_paused": False, "import_errors": [], "total_entries": 0}
+            )
         if request.method == "PATCH":
             paused = json.loads(request.content)["is_paused"]
             seen[-1] = f"PATCH paused={paused}"
@@ -47,10 +51,17 @@ def test_backfill_body_names_whole_days():
     bodies: list[dict] = []
     af = _client([(200, {"id": 1})], [], bodies)
     af.backfill("d", "2024-01-01", "2024-01-03", max_active_runs=4, conf={"rows": 5})
-    assert bodies == [{
-        "dag_id": "d", "from_date": "2024-01-01T00:00:00Z", "to_date": "2024-01-03T00:00:00Z",
-        "run_backwards": False, "dag_run_conf": {"rows": 5}, "reprocess_behavior": "completed", "max_active_runs": 4,
-    }]
+    assert bodies == [
+        {
+            "dag_id": "d",
+            "from_date": "2024-01-01T00:00:00Z",
+            "to_date": "2024-01-03T00:00:00Z",
+            "run_backwards": False,
+            "dag_run_conf": {"rows": 5},
+            "reprocess_behavior": "completed",
+            "max_active_runs": 4,
+        }
+    ]
 
 
 def test_backfill_gives_up_with_airflows_reason_and_leaves_the_dag_unpaused(monkeypatch):

@@ -26,8 +26,15 @@ DOCKERFILE = REPO_ROOT / "docker" / "Dockerfile"
 REQUIREMENTS = REPO_ROOT / "docker" / "requirements.txt"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 SERVICES = {
-    "postgres", "redis", "airflow-init", "airflow-apiserver", "airflow-scheduler",
-    "airflow-dag-processor", "airflow-triggerer", "airflow-worker", "jupyterlab",
+    "postgres",
+    "redis",
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+    "jupyterlab",
 }
 AIRFLOW_SERVICES = {s for s in SERVICES if s.startswith("airflow-")}
 # Compose's interpolation: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}.
@@ -40,7 +47,9 @@ def interpolate(text: str) -> str:
     def default(match: re.Match) -> str:
         if match.group("op") in (":-", "-"):
             return match.group("arg")
-        raise AssertionError(f"{match.group(0)} in docker-compose.yml has no default: it must work without .env")
+        raise AssertionError(
+            f"{match.group(0)} in docker-compose.yml has no default: it must work without .env"
+        )
 
     return "$".join(VARIABLE.sub(default, part) for part in text.split("$$"))
 
@@ -138,7 +147,9 @@ def test_nothing_is_installed_unpinned_at_container_start(services):
 
 def test_executor_database_broker_and_auth_are_what_the_celery_test_runs(services):
     postgres = services["postgres"]["environment"]
-    pg = PostgresAddress("postgres", 5432, postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], postgres["POSTGRES_DB"])
+    pg = PostgresAddress(
+        "postgres", 5432, postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], postgres["POSTGRES_DB"]
+    )
     redis_command = services["redis"]["command"]
     redis_password = redis_command[redis_command.index("--requirepass") + 1]
     assert services["redis"]["environment"]["REDISCLI_AUTH"] == redis_password
@@ -157,7 +168,10 @@ def test_executor_database_broker_and_auth_are_what_the_celery_test_runs(service
     assert jupyter["LAB_AIRFLOW_URL"] == "http://airflow-apiserver:8080"
     assert (jupyter["LAB_AIRFLOW_USERNAME"], jupyter["LAB_AIRFLOW_PASSWORD"]) == (DEFAULT_USER, "airflow")
     init = services["airflow-init"]["environment"]
-    assert (init["_AIRFLOW_WWW_USER_USERNAME"], init["_AIRFLOW_WWW_USER_PASSWORD"]) == (DEFAULT_USER, "airflow")
+    assert (init["_AIRFLOW_WWW_USER_USERNAME"], init["_AIRFLOW_WWW_USER_PASSWORD"]) == (
+        DEFAULT_USER,
+        "airflow",
+    )
     assert CELERY_APP in str(services["airflow-worker"]["healthcheck"]["test"])
 
 
@@ -202,7 +216,12 @@ def test_health_checks_and_start_order(services):
 
 
 def test_dags_data_and_notebooks_are_shared_at_one_path(services):
-    shared = {"./dags:/opt/lab/dags", "./data:/opt/lab/data", "./notebooks:/opt/lab/notebooks", "./lab:/opt/lab/lab:ro"}
+    shared = {
+        "./dags:/opt/lab/dags",
+        "./data:/opt/lab/data",
+        "./notebooks:/opt/lab/notebooks",
+        "./lab:/opt/lab/lab:ro",
+    }
     for name in AIRFLOW_SERVICES | {"jupyterlab"}:
         assert shared <= set(services[name]["volumes"]), name
         env = services[name]["environment"]
@@ -225,6 +244,8 @@ def test_env_example_documents_every_variable_with_the_files_default(raw):
             assert m.group("op") in (":-", "-"), m.group(0)
             defaults.setdefault(m.group("name"), set()).add(m.group("arg"))
     documented = dict(
-        line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines() if line and not line.startswith("#")
+        line.split("=", 1)
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if line and not line.startswith("#")
     )
     assert {name: {value} for name, value in documented.items()} == defaults

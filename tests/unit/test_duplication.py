@@ -5,7 +5,10 @@ import pytest
 from lab.config import REPO_ROOT
 from lab.duplication import code_lines, common_to_all, duplication_table, shared_blocks, shared_lines
 
-EXHIBITS = [REPO_ROOT / "dags" / "antipatterns" / n for n in ("daily_load.py", "date_range_reload.py", "country_reload.py")]
+EXHIBITS = [
+    REPO_ROOT / "dags" / "antipatterns" / n
+    for n in ("daily_load.py", "date_range_reload.py", "country_reload.py")
+]
 
 LOOP = """
 for day in dates:
@@ -79,7 +82,7 @@ def test_the_three_exhibits_really_are_copies_of_one_loop():
     assert (table["shared"] >= 8).all()
     shared = [line for run in common_to_all([p.read_text() for p in EXHIBITS]) for line in run]
     assert "for day in dates:  # one partition after the other, all inside this one task" in shared
-    assert "started = datetime.now(timezone.utc)" in shared
+    assert "started = datetime.now(UTC)" in shared
 
 
 def test_a_fragment_that_does_not_parse_still_loses_its_leading_docstring():

@@ -38,8 +38,14 @@ def conda_pins() -> dict[str, str]:
 def test_environment_yml_pins_match_the_lock():
     locked = locked_versions()
     pins = conda_pins()
-    mismatched = {name: (version, locked.get(name)) for name, version in pins.items() if version not in locked.get(name, ())}
-    assert not mismatched, f"environment.yml disagrees with uv.lock (run `make environment.yml`): {mismatched}"
+    mismatched = {
+        name: (version, locked.get(name))
+        for name, version in pins.items()
+        if version not in locked.get(name, ())
+    }
+    assert not mismatched, (
+        f"environment.yml disagrees with uv.lock (run `make environment.yml`): {mismatched}"
+    )
 
 
 def test_environment_yml_covers_the_direct_dependencies():

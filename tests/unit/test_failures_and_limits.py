@@ -29,7 +29,8 @@ def test_sequential_loop_stops_at_the_first_failure_and_its_retry_rewrites_every
         sequential_loop(PLAN, 10, fail={"2024-01-02/DE"}, table=TABLE, lake_dir=tmp_path)
     assert failed.value.written == ["2024-01-01/DE", "2024-01-01/FR"]
     assert sorted(lake.partition_files(TABLE, tmp_path)) == [
-        "event_date=2024-01-01/country=DE", "event_date=2024-01-01/country=FR",
+        "event_date=2024-01-01/country=DE",
+        "event_date=2024-01-01/country=FR",
     ]  # 2024-01-02/FR was never reached
     before = write_stamps(TABLE, tmp_path)
     assert len(sequential_loop(PLAN, 10, table=TABLE, lake_dir=tmp_path)) == 4  # the retry: the whole loop
@@ -39,7 +40,9 @@ def test_sequential_loop_stops_at_the_first_failure_and_its_retry_rewrites_every
 
 def test_limits_table():
     assert [concurrency.dag_id(c) for c in concurrency.CONTROLS] == [
-        "concurrency_max_active_tis_per_dagrun", "concurrency_max_active_tasks", "concurrency_pool",
+        "concurrency_max_active_tis_per_dagrun",
+        "concurrency_max_active_tasks",
+        "concurrency_pool",
         "concurrency_parallelism",
     ]
     assert concurrency.limit("max_active_tis_per_dagrun") == 2

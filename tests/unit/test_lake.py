@@ -1,6 +1,5 @@
 """Writing partitions: the layout, idempotent re-runs, atomic swaps, crash leftovers."""
 
-import os
 import subprocess
 import sys
 import time

@@ -24,7 +24,9 @@ def test_a_filter_on_the_partition_key_reads_one_file(con):
 
 
 def test_parameters_prune_too(con):
-    (scan,) = lake.explain_scans(con, "SELECT count(*) FROM t WHERE event_date = CAST(? AS DATE)", ["2024-01-03"])
+    (scan,) = lake.explain_scans(
+        con, "SELECT count(*) FROM t WHERE event_date = CAST(? AS DATE)", ["2024-01-03"]
+    )
     assert scan["files_read"] == 1
 
 
@@ -47,7 +49,8 @@ def test_connect_turns_the_progress_bar_off():
 
 def test_two_partition_filters_are_reported_whole(con):
     (scan,) = lake.explain_scans(
-        con, "SELECT count(*) FROM t WHERE event_date >= DATE '2024-01-02' AND event_date <= DATE '2024-01-03'"
+        con,
+        "SELECT count(*) FROM t WHERE event_date >= DATE '2024-01-02' AND event_date <= DATE '2024-01-03'",
     )
     assert scan["files_read"] == 2
     assert scan["file_filters"].count("(") == scan["file_filters"].count(")")

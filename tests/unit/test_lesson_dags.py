@@ -7,7 +7,7 @@ temporary lake: their loops write real Parquet, one partition after the other.
 
 import ast
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -87,7 +87,11 @@ def test_step_06_continues_after_an_empty_map(dags):
 
 def test_step_07_takes_its_dates_as_params(dags):
     dag = dags["step_07_params"]
-    assert dag.params.dump() == {"start_date": "2024-01-01", "end_date": "2024-01-03", "events_per_partition": 100}
+    assert dag.params.dump() == {
+        "start_date": "2024-01-01",
+        "end_date": "2024-01-03",
+        "events_per_partition": 100,
+    }
     assert dag.params.get_param("events_per_partition").schema == {"type": "integer", "minimum": 1}
     assert dag.render_template_as_native_obj is True
     task = dag.get_task("process_partition")
@@ -130,7 +134,9 @@ def test_each_anti_pattern_is_one_unmapped_task_labelled_as_an_exhibit(dags):
         assert dag.dag_display_name.startswith("Anti-pattern")
     for path in ANTIPATTERNS.glob("*.py"):
         doc = ast.get_docstring(ast.parse(path.read_text()))
-        assert doc.startswith("ANTI-PATTERN, do not copy.") and "only deliberate duplication" in doc, path.name
+        assert doc.startswith("ANTI-PATTERN, do not copy.") and "only deliberate duplication" in doc, (
+            path.name
+        )
 
 
 def timeline(processed):
@@ -143,7 +149,14 @@ def timeline(processed):
 def test_the_range_reload_loop_writes_each_partition_one_after_the_other(dags, tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_LAKE_DIR", str(tmp_path))
     reload = dags["antipattern_date_range_reload"].get_task("reload_date_range").python_callable
-    processed = reload(params={"start_date": "2024-03-01", "end_date": "2024-03-04", "events_per_partition": 15, "latency_s": 0.0})
+    processed = reload(
+        params={
+            "start_date": "2024-03-01",
+            "end_date": "2024-03-04",
+            "events_per_partition": 15,
+            "latency_s": 0.0,
+        }
+    )
     expected = [f"event_date=2024-03-0{d}" for d in range(1, 5)]
     assert [p["partition"] for p in processed] == expected
     assert max_concurrency(timeline(processed)) == 1
@@ -153,7 +166,15 @@ def test_the_range_reload_loop_writes_each_partition_one_after_the_other(dags, t
 def test_the_country_reload_writes_date_x_country_partitions(dags, tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_LAKE_DIR", str(tmp_path))
     reload = dags["antipattern_country_reload"].get_task("reload_country").python_callable
-    processed = reload(params={"country": "FR", "start_date": "2024-03-01", "end_date": "2024-03-02", "events_per_partition": 9, "latency_s": 0.0})
+    processed = reload(
+        params={
+            "country": "FR",
+            "start_date": "2024-03-01",
+            "end_date": "2024-03-02",
+            "events_per_partition": 9,
+            "latency_s": 0.0,
+        }
+    )
     expected = ["event_date=2024-03-01/country=FR", "event_date=2024-03-02/country=FR"]
     assert [p["partition"] for p in processed] == expected
     assert lake.validate(expected, 9, table="events_by_country", lake_dir=tmp_path)["ok"]
@@ -164,7 +185,11 @@ def test_the_daily_load_writes_the_day_before_run_after(dags, tmp_path, monkeypa
 
     monkeypatch.setenv("LAB_LAKE_DIR", str(tmp_path))
     load = dags["antipattern_daily_load"].get_task("load_yesterday").python_callable
-    run = DagRun(dag_id="antipattern_daily_load", run_id="manual", run_after=datetime(2024, 5, 2, 7, 30, tzinfo=timezone.utc))
+    run = DagRun(
+        dag_id="antipattern_daily_load",
+        run_id="manual",
+        run_after=datetime(2024, 5, 2, 7, 30, tzinfo=UTC),
+    )
     processed = load(dag_run=run)
     assert [p["partition"] for p in processed] == ["event_date=2024-05-01"]
     assert lake.validate(["event_date=2024-05-01"], 1000, table="antipattern_events", lake_dir=tmp_path)["ok"]
@@ -183,7 +208,13 @@ def test_the_daily_load_writes_the_day_before_run_after(dags, tmp_path, monkeypa
 def test_bad_input_fails_before_anything_is_written(dags, tmp_path, monkeypatch, params, message):
     monkeypatch.setenv("LAB_LAKE_DIR", str(tmp_path))
     reload = dags["antipattern_country_reload"].get_task("reload_country").python_callable
-    good = {"country": "DE", "start_date": "2024-03-01", "end_date": "2024-03-02", "events_per_partition": 5, "latency_s": 0.0}
+    good = {
+        "country": "DE",
+        "start_date": "2024-03-01",
+        "end_date": "2024-03-02",
+        "events_per_partition": 5,
+        "latency_s": 0.0,
+    }
     with pytest.raises(PartitionError, match=message):
         reload(params={**good, **params})
     assert not lake.has_data("events_by_country", tmp_path)

@@ -9,7 +9,7 @@ from lab.naive_overwrite import copy_sql, naive_copy, naive_copy_killed, table_h
 def rows(table_dir) -> dict:
     health = table_health(table_dir)
     assert isinstance(health, pd.DataFrame), health
-    return dict(zip(health["partition"], health["rows"]))
+    return dict(zip(health["partition"], health["rows"], strict=False))
 
 
 def test_overwrite_deletes_every_other_partition(tmp_path):

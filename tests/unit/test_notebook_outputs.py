@@ -13,7 +13,9 @@ import pytest
 from lab.config import REPO_ROOT
 from lab.notebooks import lesson_notebooks
 
-NOTEBOOKS = sorted(p for p in (REPO_ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+NOTEBOOKS = sorted(
+    p for p in (REPO_ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
+)
 LESSONS = lesson_notebooks()  # the numbered lessons: committed executed (exercises may be left blank)
 MACHINE_PATH = re.compile(r"(/tmp/|/root/|/work/|/home/|/Users/|[A-Z]:\\\\Users)")
 
@@ -39,7 +41,8 @@ def test_no_tracebacks_in_stderr(path):
         f"cell {i}"
         for i, cell in enumerate(code_cells(path))
         for o in cell.get("outputs", [])
-        if o.get("output_type") == "stream" and "Traceback (most recent call last)" in "".join(o.get("text", ""))
+        if o.get("output_type") == "stream"
+        and "Traceback (most recent call last)" in "".join(o.get("text", ""))
     ]
     assert streams == []
 

@@ -22,7 +22,14 @@ def test_partitioned_events_params(dags):
     dag = dags["partitioned_events"]
     assert type(dag.timetable).__name__ == "NullTimetable"
     assert set(dag.params.keys()) == {
-        "mode", "start_date", "end_date", "countries", "events_per_partition", "latency_s", "fail_partitions", "fail_tries",
+        "mode",
+        "start_date",
+        "end_date",
+        "countries",
+        "events_per_partition",
+        "latency_s",
+        "fail_partitions",
+        "fail_tries",
     }
     assert dag.params.get_param("mode").schema["enum"] == ["daily", "range", "country_reload"]
     countries = dag.params.get_param("countries")
@@ -47,7 +54,10 @@ def test_each_concurrency_dag_sets_its_one_limit(dags):
     tis_dag = dags[concurrency.dag_id("max_active_tis_per_dagrun")]
     assert tis_dag.get_task("write_partition").partial_kwargs["max_active_tis_per_dagrun"] == 2
     assert dags[concurrency.dag_id("max_active_tasks")].max_active_tasks == 3
-    assert dags[concurrency.dag_id("pool")].get_task("write_partition").partial_kwargs["pool"] == concurrency.POOL
+    assert (
+        dags[concurrency.dag_id("pool")].get_task("write_partition").partial_kwargs["pool"]
+        == concurrency.POOL
+    )
     free = dags[concurrency.dag_id("parallelism")]
     assert free.max_active_tasks == dags["partitioned_events"].max_active_tasks  # Airflow's default
     assert free.get_task("write_partition").partial_kwargs.get("max_active_tis_per_dagrun") is None

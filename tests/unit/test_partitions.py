@@ -1,6 +1,6 @@
 """The partition lists and every validation rule, without Airflow."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -48,7 +48,7 @@ def test_range_longer_than_max_map_length_is_refused():
 
 
 def test_daily_is_the_day_before_run_after():
-    run_after = datetime(2024, 3, 1, 0, 30, tzinfo=timezone.utc)
+    run_after = datetime(2024, 3, 1, 0, 30, tzinfo=UTC)
     assert daily_partition(run_after) == "2024-02-29"
     assert daily_partition("2024-03-01T00:30:00Z") == "2024-02-29"
     assert resolve_dates("daily", None, None, run_after) == ["2024-02-29"]
@@ -56,7 +56,9 @@ def test_daily_is_the_day_before_run_after():
 
 def test_custom_mode_uses_the_range():
     assert resolve_dates("custom", "2024-01-01", "2024-01-03", date(2030, 1, 1)) == [
-        "2024-01-01", "2024-01-02", "2024-01-03",
+        "2024-01-01",
+        "2024-01-02",
+        "2024-01-03",
     ]
 
 

@@ -1,6 +1,6 @@
 """Date x country partition plans and every validation rule of the partitioned_events DAG, without Airflow."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -19,9 +19,14 @@ from lab.partitions import (
     plan_run,
 )
 
-RUN_AFTER = datetime(2024, 3, 1, 0, 30, tzinfo=timezone.utc)
-RANGE = {"mode": "range", "start_date": "2024-01-01", "end_date": "2024-01-02", "countries": ["DE", "FR"],
-         "events_per_partition": 10}
+RUN_AFTER = datetime(2024, 3, 1, 0, 30, tzinfo=UTC)
+RANGE = {
+    "mode": "range",
+    "start_date": "2024-01-01",
+    "end_date": "2024-01-02",
+    "countries": ["DE", "FR"],
+    "events_per_partition": 10,
+}
 
 
 def keys(plan):
@@ -31,7 +36,12 @@ def keys(plan):
 def test_range_is_the_cross_product_dates_outer_countries_inner():
     plan = plan_partitions("range", "2024-01-01", "2024-01-03", ["DE", "FR"], RUN_AFTER)
     assert keys(plan) == [
-        "2024-01-01/DE", "2024-01-01/FR", "2024-01-02/DE", "2024-01-02/FR", "2024-01-03/DE", "2024-01-03/FR",
+        "2024-01-01/DE",
+        "2024-01-01/FR",
+        "2024-01-02/DE",
+        "2024-01-02/FR",
+        "2024-01-03/DE",
+        "2024-01-03/FR",
     ]
     assert plan[0] == {"event_date": "2024-01-01", "country": "DE"}  # the kwargs of one mapped instance
 
@@ -39,11 +49,15 @@ def test_range_is_the_cross_product_dates_outer_countries_inner():
 def test_daily_is_yesterday_of_run_after_for_every_country():
     plan = plan_partitions("daily", None, None, list(known_countries()), RUN_AFTER)
     assert keys(plan) == [f"2024-02-29/{c}" for c in known_countries()]
-    assert keys(plan_partitions("daily", "2020-01-01", "2020-12-31", ["NL"], "2024-03-01T00:30:00Z")) == ["2024-02-29/NL"]
+    assert keys(plan_partitions("daily", "2020-01-01", "2020-12-31", ["NL"], "2024-03-01T00:30:00Z")) == [
+        "2024-02-29/NL"
+    ]
 
 
 def test_daily_counts_against_max_map_length_too():
-    with pytest.raises(PartitionError, match=r"8 partitions \(1 date x 8 countries\) .* max_map_length = 4\)"):
+    with pytest.raises(
+        PartitionError, match=r"8 partitions \(1 date x 8 countries\) .* max_map_length = 4\)"
+    ):
         plan_partitions("daily", None, None, list(known_countries()), RUN_AFTER, max_partitions=4)
 
 
@@ -69,7 +83,9 @@ def test_ranges_need_both_dates(mode):
 
 
 def test_reversed_range_is_refused():
-    with pytest.raises(PartitionError, match="end_date 2024-01-01 is before start_date 2024-01-05: swap them"):
+    with pytest.raises(
+        PartitionError, match="end_date 2024-01-01 is before start_date 2024-01-05: swap them"
+    ):
         plan_partitions("range", "2024-01-05", "2024-01-01", ["DE"], RUN_AFTER)
 
 
@@ -86,12 +102,23 @@ def test_unknown_mode_is_refused(mode):
 
 def test_the_cross_product_counts_against_max_map_length():
     # 128 dates alone fit, 128 dates x 8 countries = 1024 just fit, one more date does not.
-    assert len(plan_partitions("range", "2024-01-01", "2024-05-07", list(known_countries()), RUN_AFTER)) == 1024
-    with pytest.raises(PartitionError, match=r"1032 partitions \(129 dates x 8 countries\) is more than .* "
-                                             r"max_map_length = 1024.*AIRFLOW__CORE__MAX_MAP_LENGTH"):
+    assert (
+        len(plan_partitions("range", "2024-01-01", "2024-05-07", list(known_countries()), RUN_AFTER)) == 1024
+    )
+    with pytest.raises(
+        PartitionError,
+        match=r"1032 partitions \(129 dates x 8 countries\) is more than .* "
+        r"max_map_length = 1024.*AIRFLOW__CORE__MAX_MAP_LENGTH",
+    ):
         plan_partitions("range", "2024-01-01", "2024-05-08", list(known_countries()), RUN_AFTER)
-    assert len(plan_partitions("range", "2024-01-01", "2024-05-08", list(known_countries()), RUN_AFTER,
-                               max_partitions=2048)) == 1032
+    assert (
+        len(
+            plan_partitions(
+                "range", "2024-01-01", "2024-05-08", list(known_countries()), RUN_AFTER, max_partitions=2048
+            )
+        )
+        == 1032
+    )
 
 
 def test_a_huge_range_is_refused_without_building_it():
@@ -106,7 +133,12 @@ def test_check_count_keeps_its_old_message():
 
 @pytest.mark.parametrize(
     "value, expected",
-    [(["DE", "FR"], ["DE", "FR"]), ("DE, FR", ["DE", "FR"]), ("NL FR;IT", ["NL", "FR", "IT"]), (("US",), ["US"])],
+    [
+        (["DE", "FR"], ["DE", "FR"]),
+        ("DE, FR", ["DE", "FR"]),
+        ("NL FR;IT", ["NL", "FR", "IT"]),
+        (("US",), ["US"]),
+    ],
 )
 def test_countries_from_a_list_or_a_string(value, expected):
     assert parse_countries(value) == expected
@@ -141,7 +173,9 @@ def test_partition_names():
     assert parse_partition_key("2024-01-01/DE") == ("2024-01-01", "DE")
 
 
-@pytest.mark.parametrize("bad", ["2024-01-01-DE", "2024-01-01/de", "2024-02-30/DE", "2024-01-01/XX", "", None])
+@pytest.mark.parametrize(
+    "bad", ["2024-01-01-DE", "2024-01-01/de", "2024-02-30/DE", "2024-01-01/XX", "", None]
+)
 def test_bad_partition_keys_are_refused(bad):
     with pytest.raises(PartitionError):
         parse_partition_key(bad)
@@ -151,7 +185,9 @@ def test_fail_partitions_must_be_partitions_of_the_run():
     plan = plan_partitions("range", "2024-01-01", "2024-01-02", ["DE", "FR"], RUN_AFTER)
     assert check_fail_partitions(["2024-01-02/FR"], plan) == ["2024-01-02/FR"]
     assert check_fail_partitions(None, plan) == []
-    with pytest.raises(PartitionError, match="fail_partitions names 2024-01-03/DE, which this run does not process"):
+    with pytest.raises(
+        PartitionError, match="fail_partitions names 2024-01-03/DE, which this run does not process"
+    ):
         check_fail_partitions(["2024-01-03/DE"], plan)
     with pytest.raises(PartitionError, match="must be a list"):
         check_fail_partitions("2024-01-01/DE", plan)
@@ -164,7 +200,12 @@ def test_latency_must_be_a_sane_number_of_seconds(bad):
 
 
 def test_plan_run_checks_every_param_and_returns_the_pairs():
-    assert keys(plan_run(RANGE, RUN_AFTER)) == ["2024-01-01/DE", "2024-01-01/FR", "2024-01-02/DE", "2024-01-02/FR"]
+    assert keys(plan_run(RANGE, RUN_AFTER)) == [
+        "2024-01-01/DE",
+        "2024-01-01/FR",
+        "2024-01-02/DE",
+        "2024-01-02/FR",
+    ]
     assert len(plan_run({"mode": "daily", "events_per_partition": 1}, RUN_AFTER)) == len(known_countries())
 
 

@@ -9,8 +9,14 @@ T0 = pd.Timestamp("2024-01-01T00:00:00Z")
 
 def tis(*intervals):
     return pd.DataFrame(
-        [{"task_id": "t", "start_date": T0 + pd.Timedelta(seconds=a), "end_date": T0 + pd.Timedelta(seconds=b)}
-         for a, b in intervals]
+        [
+            {
+                "task_id": "t",
+                "start_date": T0 + pd.Timedelta(seconds=a),
+                "end_date": T0 + pd.Timedelta(seconds=b),
+            }
+            for a, b in intervals
+        ]
     )
 
 
