@@ -59,12 +59,15 @@ def mapping_virtualenv_dag(strategy_name: str, venv_cache_path: str | None, disp
             day: str, rows: int, latency_s: float, table: str, lake_dir: str, repo_root: str
         ) -> dict:
             import sys
+            import time
 
+            entered = time.time()  # the task's own code starts here
             sys.path.insert(0, repo_root)
             from lab.bench.workload import report
             from lab.lake import write_partition
 
-            return report([write_partition(day, rows, table=table, lake_dir=lake_dir, latency_s=latency_s)])
+            written = write_partition(day, rows, table=table, lake_dir=lake_dir, latency_s=latency_s)
+            return report([written], entered)
 
         process_partition.partial(
             rows="{{ params.rows }}",

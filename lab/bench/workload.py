@@ -13,8 +13,11 @@ lab_bench 8 benchmark`): without it the scheduler never starts the tasks.
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 POOL = "lab_bench"
 # Backfilled DAGs are pinned to this window: no scheduled run ever happens by itself (the
@@ -141,11 +144,32 @@ def chunks(days: list[str], size: int) -> list[list[str]]:
     return [days[i : i + size] for i in range(0, len(days), size)]
 
 
-def report(written: list[dict]) -> dict:
-    """What a benchmark task returns (its XCom): partitions, rows, and seconds spent inside
-    write_partition. The runner reads it to split a task's duration into work and overhead."""
+def report(written: list[dict], entered_at: float | None = None) -> dict:
+    """What a benchmark task returns (its XCom): partitions, rows, seconds spent inside
+    write_partition, and when (epoch seconds) its process was created, the task function was
+    entered (`entered_at`, taken by its first line) and left (now). The runner reads it to split
+    a task's duration into Airflow's start-up, the function, and Airflow's finish
+    (`lab.bench.overhead`)."""
     return {
         "partitions": [w["event_date"] for w in written],
         "rows": sum(w["rows"] for w in written),
         "work_s": round(sum(w["seconds"] for w in written), 4),
+        "process_started_at": process_started_at(),
+        "entered_at": entered_at,
+        "exited_at": time.time(),
     }
+
+
+def process_started_at() -> float | None:
+    """When this process was created (forked), in epoch seconds, to about 10 ms; None off Linux.
+
+    From /proc rather than psutil: the virtualenv task has no psutil, and psutil's boot time is
+    rounded to whole seconds.
+    """
+    try:
+        after_name = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started_ticks = int(after_name[19])  # field 22, `starttime`, in clock ticks after boot
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return round(time.time() - uptime + started_ticks / os.sysconf("SC_CLK_TCK"), 3)
+    except (OSError, ValueError, IndexError):
+        return None
