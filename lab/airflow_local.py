@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from lab import prepare_stamp
 from lab.config import Settings, settings
 
 MARKER = "LAB_AIRFLOW_INSTANCE"
@@ -227,14 +228,18 @@ def _spawn(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
         )
 
 
-def prepare(cfg: Settings | None = None, env: dict | None = None, say=print) -> None:
+def prepare(cfg: Settings | None = None, env: dict | None = None, say=print, force: bool = False) -> None:
     """Everything that needs no running Airflow: migrate the metadata DB, build the cached virtualenv.
 
-    Done once at `make setup` (and again, quickly, at every `up`), so that afterwards tasks
-    run without network.
+    Done once at `make setup`, so that afterwards tasks run without network; again at every
+    `up`, where it costs nothing when nothing changed since (`lab.prepare_stamp`).
     """
     cfg = cfg or settings()
     env = env or airflow_env(cfg)
+    if not force and prepare_stamp.is_current(cfg.airflow_home, env):
+        say(f"The Airflow home {cfg.airflow_home} is prepared and unchanged since")
+        return
+    prepare_stamp.forget(cfg.airflow_home)
     logs = log_dir(cfg)
     logs.mkdir(parents=True, exist_ok=True)
     say(f"Preparing the metadata database in {cfg.airflow_home} ...")
@@ -252,6 +257,8 @@ def prepare(cfg: Settings | None = None, env: dict | None = None, say=print) -> 
         say(
             f"WARNING: could not build the cached virtualenv (see {logs / 'venv.log'}):\n{tail(logs / 'venv.log', 5)}"
         )
+    else:
+        prepare_stamp.record(cfg.airflow_home, env)
 
 
 def up(

@@ -34,7 +34,7 @@ def cmd_up(args) -> int:
 
 def cmd_prepare(args) -> int:
     try:
-        airflow_local.prepare()
+        airflow_local.prepare(force=args.force)
     except airflow_local.AirflowStartError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
@@ -141,9 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=240)
     p.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop the local Airflow").set_defaults(func=cmd_down)
-    sub.add_parser("prepare", help="migrate the metadata DB, build the cached virtualenv").set_defaults(
-        func=cmd_prepare
-    )
+    p = sub.add_parser("prepare", help="migrate the metadata DB, build the cached virtualenv")
+    p.add_argument("--force", action="store_true", help="even when nothing changed since the last prepare")
+    p.set_defaults(func=cmd_prepare)
     p = sub.add_parser("status", help="is the local Airflow healthy")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)

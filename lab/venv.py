@@ -15,9 +15,9 @@ from pathlib import Path
 from lab.config import settings
 
 
-def partition_venv() -> dict:
+def partition_venv(home: Path | None = None) -> dict:
     """Keyword arguments for `@task.virtualenv`: only duckdb, pinned to the locked version."""
-    home = Path(os.environ.get("AIRFLOW_HOME") or settings().airflow_home)
+    home = Path(home or os.environ.get("AIRFLOW_HOME") or settings().airflow_home)
     return {
         "requirements": [f"duckdb=={version('duckdb')}"],
         "venv_cache_path": str(home / "venv-cache"),

@@ -21,8 +21,6 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lab.bench.metrics import relative_speed
-
 NOTEBOOK = "04_compare_strategies.ipynb"
 # The README's reference run (issue: partitions=16, parallelism=8, latency_s=2, rows=10000).
 REFERENCE = {
@@ -158,6 +156,8 @@ def markdown_table(summary) -> str:
 
 
 def readme_section(results: dict, summary, chart: str | None) -> str:
+    from lab.bench.metrics import relative_speed  # pandas: not at import, `lab` starts in every make target
+
     p, m, v = results["parameters"], results["machine"], results["versions"]
     h = results.get("headline") or {}
     lines = [
