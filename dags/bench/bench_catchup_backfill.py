@@ -35,7 +35,10 @@ STRATEGY = STRATEGIES["catchup_backfill"]
     tags=["lab", "benchmark"],
 )
 def bench_catchup_backfill():
-    @task(task_display_name="Process the run's day")
+    @task(
+        task_display_name="Process the run's day",
+        multiple_outputs=False,  # one XCom; `-> dict` alone would also push each key as its own XCom
+    )
     def process_day(params: dict, ds: str | None = None) -> dict:
         entered = time.time()  # the task's own code starts here
         from lab.lake import write_partition

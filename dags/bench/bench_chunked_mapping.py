@@ -42,6 +42,7 @@ def bench_chunked_mapping():
     @task(
         task_display_name="Process chunk",
         map_index_template="Chunk: {{ task.op_kwargs['days'][0] }}..{{ task.op_kwargs['days'][-1] }}",
+        multiple_outputs=False,  # one XCom; `-> dict` alone would also push each key as its own XCom
     )
     def process_chunk(days: list[str], params: dict) -> dict:
         entered = time.time()  # the task's own code starts here

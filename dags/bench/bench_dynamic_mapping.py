@@ -37,7 +37,11 @@ def bench_dynamic_mapping():
     def plan(params: dict) -> list[str]:
         return partition_dates(params)
 
-    @task(task_display_name="Process partition", map_index_template="Partition: {{ task.op_kwargs['day'] }}")
+    @task(
+        task_display_name="Process partition",
+        map_index_template="Partition: {{ task.op_kwargs['day'] }}",
+        multiple_outputs=False,  # one XCom; `-> dict` alone would also push each key as its own XCom
+    )
     def process_partition(day: str, params: dict) -> dict:
         entered = time.time()  # the task's own code starts here
         from lab.lake import write_partition

@@ -54,6 +54,7 @@ def mapping_virtualenv_dag(strategy_name: str, venv_cache_path: str | None, disp
             venv_cache_path=venv_cache_path,
             system_site_packages=False,
             map_index_template="Partition: {{ task.op_kwargs['day'] }}",
+            multiple_outputs=False,  # one XCom; `-> dict` alone would also push each key as its own XCom
         )
         def process_partition(
             day: str, rows: int, latency_s: float, table: str, lake_dir: str, repo_root: str

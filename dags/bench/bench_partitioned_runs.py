@@ -36,7 +36,10 @@ STRATEGY = STRATEGIES["partitioned_runs"]
     tags=["lab", "benchmark"],
 )
 def bench_partitioned_runs():
-    @task(task_display_name="Process the run's partition")
+    @task(
+        task_display_name="Process the run's partition",
+        multiple_outputs=False,  # one XCom; `-> dict` alone would also push each key as its own XCom
+    )
     def process_partition_key(params: dict, dag_run=None) -> dict:
         entered = time.time()  # the task's own code starts here
         from lab.lake import write_partition

@@ -31,7 +31,10 @@ STRATEGY = STRATEGIES["sequential_loop"]
     tags=["lab", "benchmark"],
 )
 def bench_sequential_loop():
-    @task(task_display_name="Process all partitions in a loop")
+    @task(
+        task_display_name="Process all partitions in a loop",
+        multiple_outputs=False,  # one XCom; `-> dict` alone would also push each key as its own XCom
+    )
     def process_all_partitions(params: dict) -> dict:
         entered = time.time()  # the task's own code starts here
         from lab.lake import write_partition
