@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from lab import prepare_stamp
+from lab import prepare_stamp, profiles
 from lab.config import Settings, settings
 
 MARKER = "LAB_AIRFLOW_INSTANCE"
@@ -112,15 +112,13 @@ def airflow_env(cfg: Settings | None = None, extra: dict[str, str] | None = None
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{cfg.port}/execution/",
             "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
             "AIRFLOW__API__SECRET_KEY": keys["secret_key"],
-            # New DAG files show up in seconds, not after the default 300 s.
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "15",
-            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(cfg.airflow_home / "logs"),
         }
     )
+    env.update(
+        profiles.profile_env(profiles.selected({**env, **(extra or {})}))
+    )  # tuned, or Airflow's defaults
     env.update(extra or {})
     return env
 
