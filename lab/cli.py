@@ -3,7 +3,7 @@
 lab prepare            migrate the metadata DB and build the task virtualenv (no network needed after)
 lab up                 start the local Airflow (reuses a healthy one) and wait until healthy
 lab down               stop it, every process of it
-lab status             is it running and healthy, where, how much memory
+lab status             is it running and healthy, where, how much memory and CPU
 lab logs [component]   tail a component's log (scheduler, api-server, dag-processor, triggerer)
 lab jupyter            Airflow up, JupyterLab in the foreground; Ctrl-C stops both
 lab airflow ARGS...    the `airflow` CLI against the lab's Airflow home
@@ -18,7 +18,9 @@ import secrets
 import subprocess
 import sys
 
-from lab import airflow_local
+import psutil
+
+from lab import airflow_local, footprint, profiles
 from lab.config import settings
 
 
@@ -48,15 +50,33 @@ def cmd_down(args) -> int:
 
 def cmd_status(args) -> int:
     report = airflow_local.status()
+    scheduler = report["components"].get("scheduler")
+    if report["running"] and scheduler:
+        try:
+            report["profile"] = profiles.identify(psutil.Process(scheduler).environ())
+        except psutil.Error:
+            pass
+    if report["running"] and args.cpu_window > 0:
+        home = settings().airflow_home
+        report["cpu_percent"] = footprint.cpu_percent(
+            lambda: airflow_local.lab_processes(home), args.cpu_window
+        )
+        report["cpu_window_s"] = args.cpu_window
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
         state = (
             "healthy" if report["healthy"] else ("running, NOT healthy" if report["running"] else "stopped")
         )
-        print(f"Airflow {state} at {report['url']} (home {report['airflow_home']})")
+        profile = f", profile {report['profile']}" if "profile" in report else ""
+        print(f"Airflow {state} at {report['url']} (home {report['airflow_home']}{profile})")
         if report["running"]:
-            print(f"  {report['processes']} processes, {report['pss_mib']} MiB (PSS)")
+            cpu = (
+                f", {report['cpu_percent']}% of one core (average over {report['cpu_window_s']:g} s)"
+                if "cpu_percent" in report
+                else ""
+            )
+            print(f"  {report['processes']} processes, {report['pss_mib']} MiB (PSS){cpu}")
             for name, pid in report["components"].items():
                 print(f"  {name:14} pid {pid}")
             if not report["healthy"]:
@@ -146,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_prepare)
     p = sub.add_parser("status", help="is the local Airflow healthy")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--cpu-window", type=float, default=5, metavar="S", help="average CPU over S seconds (0: skip)"
+    )
     p.set_defaults(func=cmd_status)
     p = sub.add_parser("logs", help="a component's log")
     p.add_argument("component", nargs="?", default="scheduler")
