@@ -1,0 +1,129 @@
+"""What the lab's own Airflow costs: `make up` to healthy, then idle CPU and memory, checkouts interleaved.
+
+    python -m lab.bench.startup                          this checkout, 5 rounds
+    git archive <commit> | tar -x -C /tmp/before && ln -s $PWD/.venv /tmp/before/.venv
+    python -m lab.bench.startup --repo /tmp/before --repo . --rounds 5     before / after
+
+Each round, for each checkout in turn: `make down`, then `make up` timed to its end (the
+Airflow is healthy when it returns), `--settle` seconds of quiet, then CPU (% of one core,
+per component) over `--window` seconds and PSS, then `make down`. Every checkout runs with
+the same Airflow home, ports and LAB_AIRFLOW_PROFILE (from the environment), so only the code
+differs; an older checkout runs on this checkout's .venv with its own code first on PYTHONPATH.
+`--cold` also times one `make up` on an empty Airflow home per checkout (migrating a new
+database, building the task virtualenv). Results: data/benchmarks/startup-<UTC time>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from lab.bench.tuning import idle_usage, verdict
+from lab.config import settings
+
+
+def make(repo: Path, target: str, env: dict[str, str]) -> float:
+    """Run `make <target>` in `repo`; return its wall-clock seconds (raises when it fails)."""
+    started = time.monotonic()
+    done = subprocess.run(["make", "-s", "-C", str(repo), target], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"make {target} in {repo} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return time.monotonic() - started
+
+
+def checkout_env(repo: Path, home: Path) -> dict[str, str]:
+    env = {**os.environ, "LAB_AIRFLOW_HOME": str(home), "PYTHONPATH": str(repo)}
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def one_round(repo: Path, home: Path, settle_s: float, window_s: float) -> dict:
+    env = checkout_env(repo, home)
+    make(repo, "down", env)
+    load = os.getloadavg()[0]
+    up_s = make(repo, "up", env)
+    try:
+        time.sleep(settle_s)
+        usage = idle_usage(home, window_s)
+    finally:
+        make(repo, "down", env)
+    return {"checkout": str(repo), "load_1min": round(load, 2), "make_up_s": round(up_s, 1), **usage}
+
+
+def cold_start(repo: Path) -> dict:
+    """`make up` on an empty Airflow home (a new database, the virtualenv built), then down."""
+    with tempfile.TemporaryDirectory(prefix="lab-cold-home-") as home:
+        env = checkout_env(repo, Path(home))
+        load = os.getloadavg()[0]
+        try:
+            up_s = make(repo, "up", env)
+        finally:
+            make(repo, "down", env)
+    return {"checkout": str(repo), "load_1min": round(load, 2), "cold_make_up_s": round(up_s, 1)}
+
+
+def table(rows: pd.DataFrame) -> str:
+    first = rows["checkout"].iloc[0]
+    lines = [
+        "| checkout | rounds | make up s | idle CPU % | PSS MiB | load | make up vs first |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for checkout, group in rows.groupby("checkout", sort=False):
+        base = rows.loc[rows["checkout"] == first, "make_up_s"]
+
+        def cell(column: str, g=group) -> str:
+            v = g[column]
+            return f"{v.median():.1f} ({v.min():.1f}..{v.max():.1f})"
+
+        lines.append(
+            f"| {checkout} | {len(group)} | {cell('make_up_s')} | {cell('cpu_pct')} | {cell('pss_mib')} | "
+            f"{cell('load_1min')} | {verdict(group['make_up_s'], base) if checkout != first else ''} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab.bench.startup", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--repo", type=Path, action="append", help="a checkout (repeatable; default: this one)"
+    )
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--settle", type=float, default=45.0)
+    parser.add_argument("--window", type=float, default=60.0)
+    parser.add_argument("--cold", action="store_true", help="also one start on an empty Airflow home each")
+    args = parser.parse_args(argv)
+    cfg = settings()
+    repos = [r.resolve() for r in (args.repo or [cfg.repo_root])]
+    out = cfg.data_dir / "benchmarks" / f"startup-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    out.mkdir(parents=True, exist_ok=True)
+    rows, cold = [], []
+    for round_no in range(args.rounds):
+        shift = round_no % len(repos)
+        for repo in repos[shift:] + repos[:shift]:
+            row = {"round": round_no, **one_round(repo, cfg.airflow_home, args.settle, args.window)}
+            print(row, flush=True)
+            rows.append(row)
+            pd.DataFrame(rows).to_csv(out / "startup.csv", index=False)
+    if args.cold:
+        for repo in repos:
+            cold.append(cold_start(repo))
+            print(cold[-1], flush=True)
+        pd.DataFrame(cold).to_csv(out / "cold.csv", index=False)
+    text = table(pd.DataFrame(rows)) + (
+        "\n\nCold start:\n" + pd.DataFrame(cold).to_markdown(index=False) if cold else ""
+    )
+    (out / "tables.md").write_text(text + "\n")
+    print(f"\n{text}\n\nsaved in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
