@@ -29,6 +29,7 @@ from lab import prepare_stamp, profiles
 from lab.config import Settings, settings
 
 MARKER = "LAB_AIRFLOW_INSTANCE"
+AIRFLOW_SITE = Path(__file__).resolve().parent / "airflow_site"
 LOCAL_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 # Components whose health /api/v2/monitor/health reports (the api-server answering is its own proof).
 HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
@@ -94,7 +95,10 @@ def airflow_env(cfg: Settings | None = None, extra: dict[str, str] | None = None
             "AIRFLOW_HOME": str(cfg.airflow_home),
             MARKER: str(cfg.airflow_home),
             "LAB_LAKE_DIR": str(cfg.lake_dir),
-            "PYTHONPATH": os.pathsep.join(p for p in (str(cfg.repo_root), env.get("PYTHONPATH")) if p),
+            # The lab's code, and lab/airflow_site: what Python and Airflow import at start-up.
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(cfg.repo_root), str(AIRFLOW_SITE), env.get("PYTHONPATH")) if p
+            ),
             "AIRFLOW__CORE__DAGS_FOLDER": str(cfg.dags_dir),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",

@@ -17,9 +17,14 @@ PROFILE_VAR = "LAB_AIRFLOW_PROFILE"
 DEFAULT_PROFILE = "lab"
 
 
+# Not an Airflow option: read by lab/airflow_site/airflow_local_settings.py in the scheduler.
+LAB_ENV = "lab"
+
+
 @dataclass(frozen=True)
 class Setting:
-    """One Airflow option, the value a profile gives it and why."""
+    """One option, the value a profile gives it and why: an Airflow option ([section] key), or
+    with section LAB_ENV an environment variable of the lab's own (key is its name)."""
 
     section: str
     key: str
@@ -28,44 +33,53 @@ class Setting:
 
     @property
     def env_var(self) -> str:
+        if self.section == LAB_ENV:
+            return self.key
         return f"AIRFLOW__{self.section.upper()}__{self.key.upper()}"
 
 
+# The measurements behind each value: docs/benchmark/tuning.md.
 LAB = (
     Setting(
         "scheduler",
         "scheduler_idle_sleep_time",
-        "0.1",
-        "a pass that queued nothing sleeps 1 s by default; every mapped wave and every freed slot waits for it",
+        "0.25",
+        "a scheduler pass that queued nothing sleeps this long: a freed slot or a map to expand waits "
+        "for the next pass (1 s by default); 0.25 s costs about 5 % of a core while idle",
     ),
     Setting(
         "dag_processor",
         "refresh_interval",
         "5",
-        "a new DAG file shows up within 5 s (listing dags/ is cheap), not after the default 300 s",
+        "a new DAG file shows up within 5 s instead of 300 s (listing dags/ is cheap)",
     ),
     Setting(
         "dag_processor",
         "min_file_process_interval",
         "600",
-        "unchanged files are not re-parsed every 30 s: a saved (newer) file is re-parsed within a second anyway",
+        "unchanged DAG files are not re-parsed every 30 s (10 % of a core on 2 cores); a saved, newer "
+        "file is re-parsed within a second whatever this says",
     ),
     Setting(
-        "dag_processor",
-        "parsing_processes",
-        "1",
-        "one parser is enough for the lab's 20-odd files; a second competes with tasks for 2 cores",
+        LAB_ENV,
+        "LAB_PRELOAD_MODULES",
+        "duckdb,lab.lake,airflow.dag_processing.dagbag,airflow.providers.standard.decorators.python",
+        "the scheduler imports what every task would import again (DuckDB, the DAG-file machinery); "
+        "its forked workers and their tasks find it loaded",
     ),
 )
 
-# Airflow 3.3's defaults for the same options (a unit test checks them against the installed Airflow).
+# Airflow 3.3's defaults for the same options (a unit test checks them against the installed
+# Airflow), and nothing preloaded.
+DEFAULT_VALUES = {
+    "scheduler_idle_sleep_time": "1",
+    "refresh_interval": "300",
+    "min_file_process_interval": "30",
+    "LAB_PRELOAD_MODULES": "",
+}
 DEFAULT = tuple(
-    Setting(s.section, s.key, value, "Airflow's default")
-    for s, value in zip(
-        LAB,
-        ("1", "300", "30", "2"),
-        strict=True,
-    )
+    Setting(s.section, s.key, DEFAULT_VALUES[s.key], "Airflow's default" if s.section != LAB_ENV else "none")
+    for s in LAB
 )
 
 PROFILES: dict[str, tuple[Setting, ...]] = {"lab": LAB, "default": DEFAULT}
@@ -84,7 +98,7 @@ def selected(environ: dict[str, str] | None = None) -> str:
 
 
 def profile_env(name: str) -> dict[str, str]:
-    """The AIRFLOW__SECTION__KEY variables of a profile (and PROFILE_VAR, so a process shows its profile)."""
+    """The environment variables of a profile (and PROFILE_VAR, so a process shows its profile)."""
     if name not in PROFILES:
         raise ProfileError(f"unknown profile {name!r}: use one of {', '.join(PROFILES)}")
     return {PROFILE_VAR: name, **{s.env_var: s.value for s in PROFILES[name]}}

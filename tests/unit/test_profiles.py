@@ -11,14 +11,21 @@ from lab import profiles
 from lab.airflow_local import airflow_env
 from lab.config import settings
 
+AIRFLOW_OPTIONS = [s for s in profiles.LAB if s.section != profiles.LAB_ENV]
+
 
 def test_the_default_profile_is_airflows_own_defaults():
     for setting in profiles.DEFAULT:
+        if setting.section == profiles.LAB_ENV:
+            assert setting.value == "", setting.env_var  # the lab's own switches: off
+            continue
         assert setting.value == conf.get_default_value(setting.section, setting.key), setting.env_var
 
 
 def test_the_lab_profile_tunes_real_options_each_with_a_reason():
     for setting in profiles.LAB:
+        assert len(setting.reason) > 20, setting.env_var
+    for setting in AIRFLOW_OPTIONS:
         assert conf.get_default_value(setting.section, setting.key) is not None, (
             f"unknown option {setting.env_var}"
         )
@@ -70,7 +77,7 @@ def test_airflow_reads_each_profile_as_written(tmp_path, monkeypatch):
     """What Airflow's own config parser makes of each profile's environment (in one fresh process)."""
     monkeypatch.setenv("LAB_AIRFLOW_HOME", str(tmp_path))
     envs = {name: airflow_env(settings(), {profiles.PROFILE_VAR: name}) for name in profiles.PROFILES}
-    keys = [(s.section, s.key, s.env_var) for s in profiles.LAB]
+    keys = [(s.section, s.key, s.env_var) for s in AIRFLOW_OPTIONS]
     read = (
         "import json, os, sys\n"
         "from airflow.configuration import conf\n"
@@ -92,4 +99,5 @@ def test_airflow_reads_each_profile_as_written(tmp_path, monkeypatch):
     )
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     for name, values in profiles.PROFILES.items():
-        assert seen[name] == {f"{s.section}.{s.key}": s.value for s in values}, name
+        expected = {f"{s.section}.{s.key}": s.value for s in values if s.section != profiles.LAB_ENV}
+        assert seen[name] == expected, name

@@ -1,12 +1,14 @@
 """Preload modules into the scheduler, so that every task process starts with them loaded.
 
-Airflow imports `airflow_local_settings` at start-up in each of its processes; the lab puts this
-directory on their PYTHONPATH. In the scheduler, and only there, this module imports the
-modules named in LAB_PRELOAD_MODULES (comma-separated; the `lab` profile of `lab.profiles`
-names DuckDB and the lab's partition writer). The LocalExecutor forks its worker processes from
-the scheduler, and each worker forks one process per task: a module imported here is already
-in memory in every task process (shared, copy-on-write), instead of being imported again by
-each task. Unset (the `default` profile) or in any other process, it does nothing.
+Airflow imports `airflow_local_settings` at start-up in each of its processes (this directory
+is on their PYTHONPATH, `lab.airflow_local.airflow_env`). In the scheduler, and only there,
+this module imports the modules named in LAB_PRELOAD_MODULES (comma-separated; set by the `lab`
+profile of `lab.profiles`). The LocalExecutor forks its worker processes from the scheduler,
+and each worker forks one process per task: a module imported here is already in memory in
+every task process (shared, copy-on-write) instead of being imported again by each task,
+which is what Airflow's dag-processor does for DAG parsing ([dag_processor]
+parsing_pre_import_modules). Unset (the `default` profile) or in any other process, it does
+nothing.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""lab/preload/airflow_local_settings.py: preload modules in the scheduler only, never fail it."""
+"""lab/airflow_site: what every Airflow process of the lab imports at start-up."""
 
 import importlib.util
 import logging
@@ -6,7 +6,7 @@ import sys
 
 from lab.config import REPO_ROOT
 
-PATH = REPO_ROOT / "lab" / "preload" / "airflow_local_settings.py"
+PATH = REPO_ROOT / "lab" / "airflow_site" / "airflow_local_settings.py"
 
 
 def load():
@@ -38,3 +38,23 @@ def test_a_module_that_cannot_be_imported_is_a_warning_not_a_crash(caplog):
 
 def test_nothing_named_nothing_loaded():
     assert load().preload("", ["airflow", "scheduler"]) == []
+
+
+def test_sitecustomize_keeps_the_iri_grammar_out_and_the_formats_the_lab_uses_in():
+    """Every Airflow process of the lab starts with lab/airflow_site on its path (airflow_env)."""
+    import subprocess
+
+    from lab.airflow_local import AIRFLOW_SITE
+
+    check = (
+        "import sys; from jsonschema import FormatChecker; "
+        "print(sys.modules.get('rfc3987_syntax', 'imported'), sorted({'date', 'uri'} & set(FormatChecker.checkers)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", check],
+        env={"PYTHONPATH": str(AIRFLOW_SITE), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split() == ["None", "['date',", "'uri']"]
