@@ -4,13 +4,14 @@
     git archive <commit> | tar -x -C /tmp/before && ln -s $PWD/.venv /tmp/before/.venv
     python -m lab.bench.startup --repo /tmp/before --repo . --rounds 5     before / after
 
-Each round, for each checkout in turn: `make down`, then `make up` timed to its end (the
-Airflow is healthy when it returns), `--settle` seconds of quiet, then CPU (% of one core,
-per component) over `--window` seconds and PSS, then `make down`. Every checkout runs with
-the same Airflow home, ports and LAB_AIRFLOW_PROFILE (from the environment), so only the code
-differs; an older checkout runs on this checkout's .venv with its own code first on PYTHONPATH.
-`--cold` also times one `make up` on an empty Airflow home per checkout (migrating a new
-database, building the task virtualenv). Results: data/benchmarks/startup-<UTC time>/.
+Each checkout gets an Airflow home of its own under the results folder, first started once
+on the empty home (timed: the cold start, migrating a new database and building the task
+virtualenv). Then each round, for each checkout in turn: `make down`, `make up` timed to its
+end (the Airflow is healthy when it returns), `--settle` seconds of quiet, CPU (% of one core,
+per component) over `--window` seconds and PSS, `make down`. Ports and LAB_AIRFLOW_PROFILE come
+from the environment and are the same for all, so only the code differs; an older checkout
+runs on this checkout's .venv with its own code first on PYTHONPATH. Results:
+data/benchmarks/startup-<UTC time>/ (startup.csv, cold.csv, tables.md).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,15 +58,14 @@ def one_round(repo: Path, home: Path, settle_s: float, window_s: float) -> dict:
     return {"checkout": str(repo), "load_1min": round(load, 2), "make_up_s": round(up_s, 1), **usage}
 
 
-def cold_start(repo: Path) -> dict:
+def cold_start(repo: Path, home: Path) -> dict:
     """`make up` on an empty Airflow home (a new database, the virtualenv built), then down."""
-    with tempfile.TemporaryDirectory(prefix="lab-cold-home-") as home:
-        env = checkout_env(repo, Path(home))
-        load = os.getloadavg()[0]
-        try:
-            up_s = make(repo, "up", env)
-        finally:
-            make(repo, "down", env)
+    env = checkout_env(repo, home)
+    load = os.getloadavg()[0]
+    try:
+        up_s = make(repo, "up", env)
+    finally:
+        make(repo, "down", env)
     return {"checkout": str(repo), "load_1min": round(load, 2), "cold_make_up_s": round(up_s, 1)}
 
 
@@ -98,28 +97,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--settle", type=float, default=45.0)
     parser.add_argument("--window", type=float, default=60.0)
-    parser.add_argument("--cold", action="store_true", help="also one start on an empty Airflow home each")
     args = parser.parse_args(argv)
     cfg = settings()
     repos = [r.resolve() for r in (args.repo or [cfg.repo_root])]
     out = cfg.data_dir / "benchmarks" / f"startup-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
     out.mkdir(parents=True, exist_ok=True)
-    rows, cold = [], []
+    homes = {repo: out / f"home-{i}" for i, repo in enumerate(repos)}
+    cold = [cold_start(repo, homes[repo]) for repo in repos]
+    pd.DataFrame(cold).to_csv(out / "cold.csv", index=False)
+    print(cold, flush=True)
+    rows = []
     for round_no in range(args.rounds):
         shift = round_no % len(repos)
         for repo in repos[shift:] + repos[:shift]:
-            row = {"round": round_no, **one_round(repo, cfg.airflow_home, args.settle, args.window)}
+            row = {"round": round_no, **one_round(repo, homes[repo], args.settle, args.window)}
             print(row, flush=True)
             rows.append(row)
             pd.DataFrame(rows).to_csv(out / "startup.csv", index=False)
-    if args.cold:
-        for repo in repos:
-            cold.append(cold_start(repo))
-            print(cold[-1], flush=True)
-        pd.DataFrame(cold).to_csv(out / "cold.csv", index=False)
-    text = table(pd.DataFrame(rows)) + (
-        "\n\nCold start:\n" + pd.DataFrame(cold).to_markdown(index=False) if cold else ""
-    )
+    text = f"{table(pd.DataFrame(rows))}\n\nCold start (empty home):\n{pd.DataFrame(cold).to_markdown(index=False)}"
     (out / "tables.md").write_text(text + "\n")
     print(f"\n{text}\n\nsaved in {out}")
     return 0

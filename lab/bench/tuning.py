@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from dataclasses import replace
@@ -29,60 +30,51 @@ from pathlib import Path
 import pandas as pd
 
 from lab import airflow_local, footprint, profiles
-from lab.bench import overhead
+from lab.bench import api_calls, metrics, overhead
 from lab.bench.references import dag_test_reference, inprocess_reference
-from lab.bench.runner import BenchConfig, Runner
+from lab.bench.responsiveness import api_latency, dag_file_latency
+from lab.bench.runner import BenchConfig, Runner, measure_partition
 from lab.client import Airflow
-from lab.config import REPO_ROOT, settings
+from lab.config import settings
 
 
 def _default(**changes: str) -> dict[str, str]:
+    """The `default` profile's environment with Airflow options changed ("section.key": value)."""
     env = profiles.profile_env("default")
     env.update({f"AIRFLOW__{k.replace('.', '__').upper()}": v for k, v in changes.items()})
     return env
 
 
-_PRELOAD_PATH = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "lab" / "preload")])
+# One Airflow option each, changed from Airflow's default (the last column).
+CANDIDATES = [
+    ("idle_sleep_0.1", "scheduler.scheduler_idle_sleep_time", "0.1", "1"),
+    ("idle_sleep_0.25", "scheduler.scheduler_idle_sleep_time", "0.25", "1"),
+    ("tis_per_query_512", "scheduler.max_tis_per_query", "512", "16"),
+    ("heartbeat_1s", "scheduler.scheduler_heartbeat_sec", "1", "5"),
+    ("parse_every_600s", "dag_processor.min_file_process_interval", "600", "30"),
+    ("refresh_5s", "dag_processor.refresh_interval", "5", "300"),
+    ("one_parser", "dag_processor.parsing_processes", "1", "2"),
+    ("api_workers_2", "api.workers", "2", "1"),
+    ("min_heartbeat_1s", "workers.min_heartbeat_interval", "1", "5"),
+    ("workers_1x", "core.parallelism", "8", "2 x P = 16, as lab bench runs it"),
+]
 # name -> (what changes against Airflow's defaults, the environment of that Airflow)
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "default": ("Airflow's defaults (the `default` profile)", _default()),
-    "idle_sleep_0.1": (
-        "[scheduler] scheduler_idle_sleep_time 0.1 (1)",
-        _default(**{"scheduler.scheduler_idle_sleep_time": "0.1"}),
-    ),
-    "idle_sleep_0.25": (
-        "[scheduler] scheduler_idle_sleep_time 0.25 (1)",
-        _default(**{"scheduler.scheduler_idle_sleep_time": "0.25"}),
-    ),
-    "parse_every_600s": (
-        "[dag_processor] min_file_process_interval 600 (30)",
-        _default(**{"dag_processor.min_file_process_interval": "600"}),
-    ),
-    "one_parser": (
-        "[dag_processor] parsing_processes 1 (2)",
-        _default(**{"dag_processor.parsing_processes": "1"}),
-    ),
-    "refresh_5s": (
-        "[dag_processor] refresh_interval 5 (300)",
-        _default(**{"dag_processor.refresh_interval": "5"}),
-    ),
-    "tis_per_query_512": (
-        "[scheduler] max_tis_per_query 512 (16)",
-        _default(**{"scheduler.max_tis_per_query": "512"}),
-    ),
-    "heartbeat_1s": (
-        "[scheduler] scheduler_heartbeat_sec 1 (5)",
-        _default(**{"scheduler.scheduler_heartbeat_sec": "1"}),
-    ),
-    "api_workers_2": ("[api] workers 2 (1)", _default(**{"api.workers": "2"})),
-    "min_heartbeat_1s": (
-        "[workers] min_heartbeat_interval 1 (5): the supervisor notices a task's exit sooner",
-        _default(**{"workers.min_heartbeat_interval": "1"}),
-    ),
-    "workers_1x": ("[core] parallelism = P (the lab runs 2 x P)", _default(**{"core.parallelism": "8"})),
+    **{
+        name: (
+            f"[{option.split('.')[0]}] {option.split('.')[1]} {value} ({was})",
+            _default(**{option: value}),
+        )
+        for name, option, value, was in CANDIDATES
+    },
     "preload_duckdb": (
-        "DuckDB and lab.lake imported by the scheduler, so forked tasks have them (lab/preload)",
-        {**_default(), "LAB_PRELOAD_MODULES": "duckdb,lab.lake", "PYTHONPATH": _PRELOAD_PATH},
+        "the scheduler preloads duckdb and lab.lake for the tasks it forks (lab/airflow_site)",
+        {**_default(), "LAB_PRELOAD_MODULES": "duckdb,lab.lake"},
+    ),
+    "preload_all": (
+        "the scheduler preloads the `lab` profile's LAB_PRELOAD_MODULES (also the DAG-file machinery)",
+        {**_default(), "LAB_PRELOAD_MODULES": profiles.profile_env("lab")["LAB_PRELOAD_MODULES"]},
     ),
     "lab": ("the `lab` profile", profiles.profile_env("lab")),
 }
@@ -105,27 +97,34 @@ class _RecordingRunner(Runner):
         return self.last_reports
 
 
-def _trial(runner: _RecordingRunner, partitions: int, parallelism: int, label: dict, home: Path):
-    """One verified no-op dynamic_mapping trial: (a summary row, its decomposed task instances)."""
+def _trial(
+    runner: _RecordingRunner, strategy: str, partitions: int, parallelism: int, label: dict, home: Path
+):
+    """One verified trial: (a summary row, its decomposed task instances)."""
     runner.config = replace(runner.config, partitions=partitions, parallelism=parallelism)
     load = os.getloadavg()[0]
     cpu_before = footprint.cpu_seconds(airflow_local.lab_processes(home))
-    row, tis = runner.trial("dynamic_mapping", parallelism, label["round"], label["variant"])
+    row, tis = runner.trial(strategy, parallelism, label["round"], label["variant"])
     cpu = footprint.cpu_used_between(cpu_before, footprint.cpu_seconds(airflow_local.lab_processes(home)))
     tis = overhead.decompose(overhead.add_reports(tis, runner.last_reports))
     t0 = pd.Timestamp(row["triggered_at"])
-    mapped = tis[tis["task_id"] == "process_partition"]
+    worked = tis.dropna(subset=["entered_at"])  # the instances that did the work (not a planning task)
     row.update(label, load_1min=round(load, 2), airflow_cpu_s=round(cpu, 2))
     row["slot_overhead_per_task_s"] = round(overhead.slot_overhead_per_task(tis, t0, parallelism), 3)
     for phase in (*overhead.PHASES, "function_overhead_s", "forked_before_start_s"):
-        row[f"median_{phase}"] = round(float(mapped[phase].median()), 3)
-    plan = tis[tis["task_id"] == "plan"]
-    if len(plan) and len(mapped):  # the run's map expanded: plan ended -> first mapped instance scheduled
+        row[f"median_{phase}"] = round(float(worked[phase].median()), 3)
+    calls = api_calls.read_access_log(
+        home / "lab-logs" / "api-server.log", since=t0, until=tis["end_date"].max()
+    )
+    execution = calls[calls["endpoint"].str.startswith("/execution/")]
+    row["api_calls_per_ti"] = round(len(execution) / len(tis), 2)
+    row["api_median_call_s"] = round(float(execution["seconds"].median()), 4) if len(execution) else None
+    planned = tis[tis["entered_at"].isna()]
+    if len(planned) and len(worked):  # a map expanded: its planning task ended -> first instance scheduled
         row["expansion_s"] = round(
-            (mapped["scheduled_when"].min() - plan["end_date"].max()).total_seconds(), 3
+            (worked["scheduled_when"].min() - planned["end_date"].max()).total_seconds(), 3
         )
-    tis = tis.assign(**label, partitions=partitions)
-    return row, tis
+    return row, tis.assign(**label, partitions=partitions)
 
 
 def idle_usage(home: Path, window_s: float) -> dict:
@@ -155,12 +154,15 @@ def idle_usage(home: Path, window_s: float) -> dict:
     return usage
 
 
-def run_variant(name: str, round_no: int, sizes: list[tuple[int, int]], cfg=None, idle=None):
+def run_variant(
+    name: str, round_no: int, trials: list, work: tuple = (1, 0.0, 0.0), cfg=None, idle=None, probe=0.0
+):
     """Start Airflow as variant `name`; measure it idle (`idle` = (settle s, window s)), warm it up,
-    run one trial per (partitions, P), stop it. Returns (trial rows, timelines, the idle row or None)."""
+    run one trial per (strategy, partitions, P) with `work` = (rows, latency_s, t_partition), stop
+    it. Returns (trial rows, timelines, the idle row or None)."""
     cfg = cfg or settings()
     _, env = VARIANTS[name]
-    top = max([p for _, p in sizes] or [1])
+    top = max([p for _, _, p in trials] or [1])
     workers = int(env.get("AIRFLOW__CORE__PARALLELISM", WORKERS_PER_SLOT * top))
     run_cfg = replace(cfg, parallelism=workers)
     airflow_local.down(run_cfg, quiet=True)
@@ -174,22 +176,28 @@ def run_variant(name: str, round_no: int, sizes: list[tuple[int, int]], cfg=None
             time.sleep(idle[0])
             idle_row = {**label, "load_1min": round(os.getloadavg()[0], 2), "window_s": idle[1]}
             idle_row.update(idle_usage(cfg.airflow_home, idle[1]))
+            if probe:  # what participants rely on: the UI answers, saved DAG files show up
+                af = Airflow(cfg=run_cfg)
+                idle_row.update(api_latency(af))
+                try:
+                    idle_row.update(dag_file_latency(af, cfg.dags_dir, timeout=probe))
+                except TimeoutError as exc:
+                    idle_row["dag_file_latency"] = str(exc)
             print(f"round {round_no} {name:18} idle: {idle_row}", flush=True)
-        if sizes:
-            config = BenchConfig(
-                partitions=sizes[0][0], rows=1, latency_s=0, parallelism=top, strategies=["dynamic_mapping"]
-            )
+        if trials:
+            config = BenchConfig(partitions=trials[0][1], rows=work[0], latency_s=work[1], parallelism=top)
             runner = _RecordingRunner(config, Airflow(cfg=run_cfg), progress=False)
-            runner.t_partition = 0.0  # the in-process reference is measured apart (references())
+            runner.t_partition = work[2]  # measured once, in-process, by main()
             runner.warm_up([], workers=workers)
-        for partitions, parallelism in sizes:
-            row, tis = _trial(runner, partitions, parallelism, label, cfg.airflow_home)
+        shift = round_no % max(len(trials), 1)  # the order of the trials rotates from round to round
+        for strategy, partitions, parallelism in trials[shift:] + trials[:shift]:
+            row, tis = _trial(runner, strategy, partitions, parallelism, label, cfg.airflow_home)
             rows.append(row)
             timelines.append(tis)
             print(
-                f"round {round_no} {name:18} N={partitions:<3} P={parallelism:<2} makespan {row['makespan_s']:6.2f} s"
-                f"  overhead/task {row['slot_overhead_per_task_s']:5.2f} s  load {row['load_1min']:.2f}"
-                f"  {'verified' if row['verified'] else 'NOT VERIFIED: ' + row['problems']}",
+                f"round {round_no} {name:18} {strategy:16} N={partitions:<3} P={parallelism:<2} "
+                f"makespan {row['makespan_s']:6.2f} s  overhead/task {row['slot_overhead_per_task_s']:5.2f} s  "
+                f"load {row['load_1min']:.2f}  {'verified' if row['verified'] else 'NOT VERIFIED: ' + row['problems']}",
                 flush=True,
             )
     finally:
@@ -265,15 +273,29 @@ def report(out: Path) -> str:
             phase_table(pd.read_csv(out / "timelines.csv")).to_markdown(index=False),
             "",
         ]
+    if (out / "trials.csv").exists() and trials["strategy"].nunique() > 1:
+        columns = ["strategy", "trials", "makespan_s", "makespan_min_s", "makespan_max_s", "efficiency"]
+        for variant, runs in trials.groupby("variant", sort=False):
+            summary = metrics.summarize(runs[runs["parallelism"] == runs["parallelism"].max()])
+            speedups = [c for c in metrics.SPEEDUP_COLUMNS.values() if c in summary]
+            parts += [
+                f"Strategies, variant {variant}:",
+                summary[columns + speedups].to_markdown(index=False),
+                "",
+            ]
     if (out / "idle.csv").exists():
         idle = pd.read_csv(out / "idle.csv")
         components = [c for c in idle.columns if c.startswith("cpu_") and c != "cpu_pct"]
         per_component = idle.groupby("variant", sort=False)[[*components, "pss_mib", "up_s"]].median()
+        for metric in ("cpu_pct", "cpu_scheduler_pct", "cpu_dag-processor_pct", "pss_mib"):
+            table = compare(idle, metric, by=()).drop(columns=["change"])
+            parts += [
+                f"Idle Airflow, {metric} (median, min..max over rounds):",
+                table.to_markdown(index=False),
+                "",
+            ]
         parts += [
-            "Idle Airflow, CPU % of one core (median, min..max over rounds):",
-            compare(idle, "cpu_pct", by=()).to_markdown(index=False),
-            "",
-            "Idle Airflow per component (medians; PSS in MiB, up_s = start to healthy):",
+            "Idle Airflow per component (medians; CPU in % of one core, PSS in MiB, up_s = start to healthy):",
             per_component.round(1).reset_index().to_markdown(index=False),
             "",
         ]
@@ -304,6 +326,18 @@ def main(argv: list[str] | None = None) -> int:
         "--settle", type=float, default=45, metavar="S", help="wait S s after start before --idle"
     )
     parser.add_argument("--no-trials", action="store_true", help="only the idle measurement")
+    parser.add_argument(
+        "--probe",
+        type=float,
+        default=0,
+        metavar="S",
+        help="with --idle: API latency, and DAG files seen within S s",
+    )
+    parser.add_argument(
+        "--strategies", default="dynamic_mapping", help="comma-separated benchmark strategies"
+    )
+    parser.add_argument("--rows", type=int, default=1, help="rows per partition (1: next to no work)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds each partition waits")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--report", type=Path, default=None, help="only print the tables of a saved run")
     args = parser.parse_args(argv)
@@ -317,16 +351,18 @@ def main(argv: list[str] | None = None) -> int:
     cfg = settings()
     out = args.out or cfg.data_dir / "benchmarks" / f"tuning-{_stamp()}"
     out.mkdir(parents=True, exist_ok=True)
-    sizes = (
-        [] if args.no_trials else [(args.partitions, args.parallelism)] + ([(args.p1, 1)] if args.p1 else [])
-    )
+    trials = [(st, args.partitions, args.parallelism) for st in args.strategies.split(",") if st]
+    trials += [("dynamic_mapping", args.p1, 1)] if args.p1 else []
+    trials = [] if args.no_trials else trials
+    t_partition = statistics.median(measure_partition(args.rows, args.latency)) if trials else 0.0
+    work = (args.rows, args.latency, t_partition)
     idle = (args.settle, args.idle) if args.idle else None
     rows, timelines, references, idle_rows = [], [], [], []
     for round_no in range(args.rounds):
         shift = round_no % len(names)
         for name in names[shift:] + names[:shift]:
             try:
-                new_rows, new_tis, idle_row = run_variant(name, round_no, sizes, cfg, idle)
+                new_rows, new_tis, idle_row = run_variant(name, round_no, trials, work, cfg, idle, args.probe)
             except Exception as exc:  # a variant that breaks Airflow is a result too; the others go on
                 print(f"round {round_no} {name}: FAILED: {exc}", flush=True)
                 new_rows = [
@@ -338,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             idle_rows += [idle_row] if idle_row else []
             if idle_rows:
                 pd.DataFrame(idle_rows).to_csv(out / "idle.csv", index=False)
-            if sizes:
+            if trials:
                 pd.DataFrame(rows).to_csv(out / "trials.csv", index=False)
             if timelines:
                 pd.concat(timelines, ignore_index=True).to_csv(out / "timelines.csv", index=False)
