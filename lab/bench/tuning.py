@@ -150,7 +150,11 @@ def idle_usage(home: Path, window_s: float) -> dict:
         for name, used in after.items()
     }
     usage["cpu_pct"] = round(sum(usage.values()), 1)
-    usage["pss_mib"] = round(airflow_local.memory_pss(airflow_local.lab_processes(home)) / 2**20, 1)
+    procs = airflow_local.lab_processes(home)
+    usage["pss_mib"] = round(airflow_local.memory_pss(procs) / 2**20, 1)
+    for name in after:  # each component with its children (the scheduler's executor workers, say)
+        mine = [p for p in procs if p.pid in after[name]]
+        usage[f"pss_{name}_mib"] = round(airflow_local.memory_pss(mine) / 2**20, 1)
     return usage
 
 
@@ -285,7 +289,9 @@ def report(out: Path) -> str:
             ]
     if (out / "idle.csv").exists():
         idle = pd.read_csv(out / "idle.csv")
-        components = [c for c in idle.columns if c.startswith("cpu_") and c != "cpu_pct"]
+        components = [
+            c for c in idle.columns if c.startswith(("cpu_", "pss_")) and c not in ("cpu_pct", "pss_mib")
+        ]
         per_component = idle.groupby("variant", sort=False)[[*components, "pss_mib", "up_s"]].median()
         for metric in ("cpu_pct", "cpu_scheduler_pct", "cpu_dag-processor_pct", "pss_mib"):
             table = compare(idle, metric, by=()).drop(columns=["change"])
