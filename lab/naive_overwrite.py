@@ -109,4 +109,6 @@ def table_health(table_dir: str | Path):
     try:
         return lake.partition_counts(table_dir.name, table_dir.parent, files=True)
     except duckdb.Error as exc:
-        return f"{type(exc).__name__}: {str(exc).replace(str(table_dir) + os.sep, '')}"
+        # The first line says what broke; the lines after it only quote the query.
+        message = str(exc).splitlines()[0].replace(str(table_dir) + os.sep, "")
+        return f"{type(exc).__name__}: {message}"

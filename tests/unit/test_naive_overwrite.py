@@ -32,6 +32,7 @@ def test_a_killed_in_place_overwrite_breaks_every_query(tmp_path):
     assert naive_copy_killed(tmp_path / "t", "2024-01-01", "DE", 3_000_000) > 0
     health = table_health(tmp_path / "t")
     assert isinstance(health, str) and "event_date=2024-01-01/country=DE/data_0.parquet" in health
+    assert "\n" not in health  # what broke, not the query
     assert str(tmp_path) not in health  # no machine path in what a notebook prints
 
 
