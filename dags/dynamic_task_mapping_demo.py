@@ -1,9 +1,10 @@
 """One DAG for the daily load and every date-range reload, mapped over date partitions.
 
 Shows:
-- Params with a trigger form: `mode` (daily | custom), `start_date`, `end_date`, `events_per_partition`;
-- a task that computes the partition list (daily mode uses `dag_run.run_after`: on Airflow 3 a
-  manual run has no `ds` / logical date);
+- Params with a trigger form: `mode` (daily | range), `start_date`, `end_date`, `events_per_partition`;
+- a task that computes the partition list with `lab.partitions.plan_run`, the planner every DAG
+  of the lab shares (daily mode uses `dag_run.run_after`: on Airflow 3 a manual run has no
+  `ds` / logical date);
 - dynamic task mapping: `.partial()` for what every partition shares, `.expand()` over dates,
   so the scheduler runs the partitions in parallel, up to `[core] parallelism`;
 - `map_index_template` so each mapped instance is labelled "Partition: 2024-01-01" in the UI;
@@ -21,6 +22,7 @@ from datetime import datetime
 from airflow.sdk import Param, dag, task
 
 from lab.config import settings
+from lab.partitions import MIN_EVENTS_PER_PARTITION
 from lab.venv import partition_venv
 
 CFG = settings()
@@ -37,15 +39,15 @@ CFG = settings()
     params={
         "mode": Param(
             "daily",
-            enum=["daily", "custom"],
-            description="daily: yesterday's partition. custom: every date from start_date to end_date.",
+            enum=["daily", "range"],  # the planner's modes without a country
+            description="daily: yesterday's partition. range: every date from start_date to end_date.",
         ),
         "start_date": Param(
-            "2024-01-01", type="string", format="date", description="First date (custom mode)"
+            "2024-01-01", type="string", format="date", description="First date (range mode)"
         ),
-        "end_date": Param("2024-01-03", type="string", format="date", description="Last date (custom mode)"),
+        "end_date": Param("2024-01-03", type="string", format="date", description="Last date (range mode)"),
         "events_per_partition": Param(
-            1000, type="integer", minimum=1, description="Rows written per partition"
+            1000, type="integer", minimum=MIN_EVENTS_PER_PARTITION, description="Rows written per partition"
         ),
     },
 )
@@ -54,16 +56,10 @@ def dynamic_task_mapping_demo():
     def get_date_range(params: dict, dag_run=None) -> list[str]:
         from airflow.sdk import conf
 
-        from lab.partitions import check_events_per_partition, resolve_dates
+        from lab.partitions import plan_run
 
-        check_events_per_partition(params["events_per_partition"])
-        dates = resolve_dates(
-            params["mode"],
-            params["start_date"],
-            params["end_date"],
-            run_after=dag_run.run_after,
-            max_partitions=conf.getint("core", "max_map_length"),
-        )
+        partitions = plan_run(params, dag_run.run_after, max_partitions=conf.getint("core", "max_map_length"))
+        dates = [p.key for p in partitions]  # the JSON form of a date-only partition: "2024-01-01"
         print(f"{len(dates)} partition(s): {dates}")
         return dates
 

@@ -14,8 +14,9 @@ Shows:
   `[core] max_map_length`, ...) with `lab.partitions.plan_run` and returns explicit
   (date, country) pairs, so bad input fails the run before any partition is written;
 - `expand_kwargs` over those pairs: the mapped task gets exactly the pairs the mode asks for
-  (`expand(event_date=..., country=...)` would always be the full cross product), and a
-  `map_index_template` labels each instance with both, "2024-01-01 / DE";
+  (`expand(event_date=..., country=...)` would always be the full cross product), and
+  `map_index_template=LABEL_TEMPLATE` (a Jinja template over the instance's own kwargs,
+  `{{ task.op_kwargs['event_date'] }} ...`) labels each instance with both, "2024-01-01 / DE";
 - retries per mapped instance: a failing partition retries alone, and clearing one mapped
   instance re-runs only that partition. `fail_partitions` is the lab's hook to make chosen
   partitions fail on purpose (before they write anything) for their first `fail_tries` tries;
@@ -24,8 +25,8 @@ Shows:
   `events` table; mixing both layouts in one directory would break hive reads).
 
 `schedule=None` because the lab triggers every run itself; in production set
-`schedule="@daily"`: a scheduled run's `run_after` is the end of its data interval, so daily
-mode then loads the interval's day.
+`schedule="@daily"`: a scheduled run's `run_after` is the moment it was due (midnight UTC),
+so daily mode then loads the day that just ended.
 """
 
 from __future__ import annotations
@@ -34,7 +35,15 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-from lab.partitions import COUNTRY_TABLE, known_countries
+from lab.partitions import (
+    COUNTRY_TABLE,
+    DATE_COUNTRY_KEY_PATTERN,
+    LABEL_TEMPLATE,
+    MAX_LATENCY_S,
+    MIN_EVENTS_PER_PARTITION,
+    MODES,
+    known_countries,
+)
 
 RETRIES = 1
 RETRY_DELAY = timedelta(seconds=2)
@@ -51,7 +60,7 @@ RETRY_DELAY = timedelta(seconds=2)
     params={
         "mode": Param(
             "daily",
-            enum=["daily", "range", "country_reload"],
+            enum=list(MODES),
             description="daily: yesterday x countries. range: every date x countries. "
             "country_reload: every date of the range for one country.",
         ),
@@ -70,19 +79,19 @@ RETRY_DELAY = timedelta(seconds=2)
             description="ISO codes from data/countries.csv; exactly one for country_reload",
         ),
         "events_per_partition": Param(
-            1000, type="integer", minimum=1, description="Rows written per partition"
+            1000, type="integer", minimum=MIN_EVENTS_PER_PARTITION, description="Rows written per partition"
         ),
         "latency_s": Param(
             0,
             type="number",
             minimum=0,
-            maximum=600,
+            maximum=MAX_LATENCY_S,
             description="Seconds each partition waits (a remote warehouse)",
         ),
         "fail_partitions": Param(
             [],
             type="array",
-            items={"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}/[A-Z]{2}$"},
+            items={"type": "string", "pattern": DATE_COUNTRY_KEY_PATTERN},
             description="Test hook: partitions (YYYY-MM-DD/CC) that fail on purpose, before writing",
         ),
         "fail_tries": Param(
@@ -102,12 +111,12 @@ def partitioned_events():
         from lab.partitions import plan_run
 
         partitions = plan_run(params, dag_run.run_after, max_partitions=conf.getint("core", "max_map_length"))
-        print(f"{len(partitions)} partition(s): {[p['event_date'] + '/' + p['country'] for p in partitions]}")
-        return partitions
+        print(f"{len(partitions)} partition(s): {[p.key for p in partitions]}")
+        return [p.as_kwargs() for p in partitions]  # one dict of kwargs per mapped instance
 
     @task(
         task_display_name="Write partition",
-        map_index_template="{{ task.op_kwargs['event_date'] }} / {{ task.op_kwargs['country'] }}",
+        map_index_template=LABEL_TEMPLATE,
         retries=RETRIES,
         retry_delay=RETRY_DELAY,
     )
@@ -121,9 +130,9 @@ def partitioned_events():
         ti=None,
     ) -> dict:
         from lab import lake
-        from lab.partitions import partition_key
+        from lab.partitions import Partition
 
-        key = partition_key(event_date, country)
+        key = Partition(event_date, country).key
         if key in fail_partitions and ti.try_number <= fail_tries:
             raise RuntimeError(f"partition {key} fails on purpose on try {ti.try_number} (fail_partitions)")
         written = lake.write_partition(

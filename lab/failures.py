@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from lab import lake
-from lab.partitions import COUNTRY_TABLE, partition_key
+from lab.partitions import COUNTRY_TABLE, Partition
 
 
 def write_stamps(table: str = COUNTRY_TABLE, lake_dir: str | Path | None = None) -> dict[str, tuple]:
@@ -53,25 +53,25 @@ class LoopFailed(RuntimeError):
 
 
 def sequential_loop(
-    partitions: list[dict[str, str]],
-    rows: int,
+    partitions: list[Partition],
+    events_per_partition: int,
     fail: set[str] | frozenset[str] = frozenset(),
     table: str = COUNTRY_TABLE,
     lake_dir: str | Path | None = None,
 ) -> list[str]:
     """The anti-pattern in miniature: one task that writes every partition in turn.
 
-    A partition whose 'YYYY-MM-DD/CC' key is in `fail` raises, and the loop stops there:
+    A partition whose key ('2024-01-01/DE') is in `fail` raises, and the loop stops there:
     the partitions after it are not written, and the only way to finish is to run the
     whole task again, which re-writes the partitions that had already succeeded.
+    Returns the keys of the partitions written.
     """
     written: list[str] = []
     for partition in partitions:
-        key = partition_key(partition["event_date"], partition["country"])
-        if key in fail:
-            raise LoopFailed(key, written)
+        if partition.key in fail:
+            raise LoopFailed(partition.key, written)
         lake.write_partition(
-            partition["event_date"], rows, partition["country"], table=table, lake_dir=lake_dir
+            partition.event_date, events_per_partition, partition.country, table=table, lake_dir=lake_dir
         )
-        written.append(key)
+        written.append(partition.key)
     return written

@@ -27,13 +27,14 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
 import duckdb
 
 from lab.config import settings
-from lab.partitions import check_country, check_events_per_partition, known_countries, parse_date
+from lab.partitions import Partition, check_events_per_partition, known_countries
 
 EVENT_TYPES = ("page_view", "click", "add_to_cart", "purchase")
 STAGING = ".staging"  # under the lake root, outside every table: readers never glob it
@@ -59,14 +60,16 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def events_sql(event_date: date, country: str | None, rows: int) -> str:
-    """SELECT of `rows` pseudo-random events for one partition, built from validated values only.
+def events_sql(partition: Partition, events_per_partition: int) -> str:
+    """SELECT of `events_per_partition` pseudo-random events for one partition, from validated values only.
 
     "Random" values come from hashes of one string per (partition, row number, column): they
     look random, but a re-run writes byte-for-byte the same rows, so a reload is truly
     idempotent. (Hashing one concatenated string, not `hash(i, col, key)`: DuckDB combines
-    the hashes of several arguments so that every day got a reshuffle of the same counts.)
+    the hashes of several arguments, which gives every day a reshuffle of the same counts.)
     """
+    event_date, country = partition.event_date, partition.country
+    # The hash seed, not the partition key: changing it would change every row ever written.
     key = _sql_str(f"{event_date.isoformat()}|{country or '*'}")
     if country is not None:
         country_expr = _sql_str(country)
@@ -84,7 +87,7 @@ def events_sql(event_date: date, country: str | None, rows: int) -> str:
             round((hash(concat_ws('|', {key}, i::VARCHAR, 'amount')) % 100000) / 100.0, 2)::DOUBLE AS amount,
             DATE '{event_date.isoformat()}'
                 + to_seconds((hash(concat_ws('|', {key}, i::VARCHAR, 'ts')) % 86400)::BIGINT) AS event_ts
-        FROM range({int(rows)}) AS t(i)
+        FROM range({int(check_events_per_partition(events_per_partition))}) AS t(i)
     """
 
 
@@ -156,29 +159,28 @@ def partition_dir(
     table: str = "events",
     lake_dir: str | Path | None = None,
 ) -> Path:
-    day = parse_date(event_date, "event_date")
-    path = table_dir(table, lake_dir) / f"event_date={day.isoformat()}"
-    return path / f"country={check_country(country)}" if country is not None else path
+    """The directory of one partition in the lake (validated: an impossible date never becomes a path)."""
+    return table_dir(table, lake_dir) / Partition(event_date, country).path
 
 
 def write_partition(
     event_date: str | date,
-    rows: int,
+    events_per_partition: int,
     country: str | None = None,
     *,
     table: str = "events",
     lake_dir: str | Path | None = None,
     latency_s: float = 0.0,
 ) -> dict:
-    """Write (or replace) one partition of `rows` events and return what was written.
+    """Write (or replace) one partition of `events_per_partition` events and return what was written.
 
     `latency_s` stands for waiting on a remote warehouse: it is a plain sleep, so that the
     benchmark can model I/O-bound work without a warehouse.
     """
     started = time.perf_counter()
-    day = parse_date(event_date, "event_date")
-    rows = check_events_per_partition(rows)
-    target = partition_dir(day, country, table, lake_dir)
+    partition = Partition(event_date, country)
+    rows = check_events_per_partition(events_per_partition)
+    target = table_dir(table, lake_dir) / partition.path
     root = Path(lake_dir or settings().lake_dir)
     staging_root = root / STAGING / table
     staging_root.mkdir(parents=True, exist_ok=True)
@@ -188,23 +190,23 @@ def write_partition(
     try:
         if latency_s > 0:
             time.sleep(latency_s)
-        keys = "event_date, country" if country is not None else "event_date"
         con = connect()
         try:
             con.execute(
-                f"COPY ({events_sql(day, country, rows)}) TO {_sql_str(str(staging / 'out'))} "
-                f"(FORMAT parquet, PARTITION_BY ({keys}))"
+                f"COPY ({events_sql(partition, rows)}) TO {_sql_str(str(staging / 'out'))} "
+                f"(FORMAT parquet, PARTITION_BY ({', '.join(partition.columns)}))"
             )
         finally:
             con.close()
-        staged = staging / "out" / target.relative_to(table_dir(table, lake_dir))
+        staged = staging / "out" / partition.path
         files = sorted(p.name for p in staged.iterdir())
         _swap_in(staged, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {
-        "event_date": day.isoformat(),
-        "country": country,
+        "event_date": partition.event_date.isoformat(),
+        "country": partition.country,
+        "partition": partition.path,
         "rows": rows,
         "files": files,
         "path": str(target),
@@ -225,22 +227,29 @@ def has_data(table: str = "events", lake_dir: str | Path | None = None) -> bool:
     return any(table_dir(table, lake_dir).glob("**/*.parquet"))
 
 
-def partition_counts(table: str = "events", lake_dir: str | Path | None = None):
-    """Rows per partition as a DataFrame (empty when the table has no data yet)."""
+def partition_counts(table: str = "events", lake_dir: str | Path | None = None, files: bool = False):
+    """Rows per partition (the path relative to the table) as a DataFrame, empty when there is no data.
+
+    With `files=True`, also how many Parquet files hold them. A table with a broken file
+    raises DuckDB's error: every query over it fails, this one too.
+    """
     import pandas as pd
 
+    columns = ["partition", "rows", "files"] if files else ["partition", "rows"]
     if not has_data(table, lake_dir):
-        return pd.DataFrame(columns=["partition", "rows"])
+        return pd.DataFrame(columns=columns)
+    base = table_dir(table, lake_dir)
     con = connect()
     try:
-        df = con.sql(
-            f"SELECT regexp_replace(parse_dirpath(filename), '^.*/{table}/', '') AS partition, count(*) AS rows "
-            f"FROM read_parquet({_sql_str(str(table_dir(table, lake_dir) / '**' / '*.parquet'))}, "
-            f"hive_partitioning = true, filename = true) GROUP BY ALL ORDER BY partition"
+        df = con.execute(
+            "SELECT parse_dirpath(filename) AS dir, count(*) AS rows, count(DISTINCT filename) AS files "
+            "FROM read_parquet(?, hive_partitioning = true, filename = true) GROUP BY ALL ORDER BY dir",
+            [str(base / "**" / "*.parquet")],
         ).df()
     finally:
         con.close()
-    return df
+    df["partition"] = [str(Path(d).relative_to(base)) for d in df["dir"]]
+    return df.sort_values("partition", ignore_index=True)[columns]
 
 
 def partition_files(table: str = "events", lake_dir: str | Path | None = None) -> dict[str, list[str]]:
@@ -266,20 +275,24 @@ def checksums(table: str = "events", lake_dir: str | Path | None = None) -> dict
 
 
 def validate(
-    expected: list[str], rows_per_partition: int, table: str = "events", lake_dir: str | Path | None = None
+    expected: Iterable[Partition | str],
+    events_per_partition: int,
+    table: str = "events",
+    lake_dir: str | Path | None = None,
 ) -> dict:
     """Compare the lake with what a run should have written.
 
-    `expected` holds partition paths relative to the table, such as 'event_date=2024-01-01' or
-    'event_date=2024-01-01/country=DE'. Returns the lists of problems, all empty when valid.
+    `expected` holds `Partition`s or their paths relative to the table, such as
+    'event_date=2024-01-01/country=DE'. Returns the problems, keyed by path; all empty when valid.
     """
+    paths = [p.path if isinstance(p, Partition) else Partition.from_path(p).path for p in expected]
     counts = partition_counts(table, lake_dir)
     found = dict(zip(counts["partition"], counts["rows"], strict=False)) if len(counts) else {}
     files = partition_files(table, lake_dir)
     report = {
-        "missing": sorted(p for p in expected if p not in found),
-        "wrong_counts": {p: int(found[p]) for p in expected if p in found and found[p] != rows_per_partition},
-        "several_files": {p: files[p] for p in expected if len(files.get(p, [])) > 1},
+        "missing": sorted(p for p in paths if p not in found),
+        "wrong_counts": {p: int(found[p]) for p in paths if p in found and found[p] != events_per_partition},
+        "several_files": {p: files[p] for p in paths if len(files.get(p, [])) > 1},
     }
     report["ok"] = not any(report.values())
     return report
@@ -341,9 +354,13 @@ def country_grid(table: str = "events_by_country", lake_dir: str | Path | None =
     counts = partition_counts(table, lake_dir)
     if counts.empty:
         return pd.DataFrame()
-    keys = counts["partition"].str.extract(r"^event_date=(?P<event_date>[^/]+)/country=(?P<country>[^/]+)$")
-    grid = pd.concat([keys, counts["rows"]], axis=1).pivot(
-        index="event_date", columns="country", values="rows"
-    )
+    partitions = [Partition.from_path(path) for path in counts["partition"]]
+    grid = pd.DataFrame(
+        {
+            "event_date": [p.event_date.isoformat() for p in partitions],
+            "country": [p.country for p in partitions],
+            "rows": counts["rows"],
+        }
+    ).pivot(index="event_date", columns="country", values="rows")
     grid.columns.name = None
     return grid.fillna(0).astype(int)

@@ -22,23 +22,9 @@ def start(timeout: float = 300.0) -> Airflow:
     return Airflow(cfg=cfg)
 
 
-def relative(path: str | Path) -> str:
-    """A path as the repo sees it: notebooks never print machine-specific absolute paths."""
-    path = Path(path)
-    cfg = settings()
-    for base, label in ((cfg.lake_dir, "data/lake"), (cfg.repo_root, ".")):
-        try:
-            return str(Path(label) / path.resolve().relative_to(base.resolve()))
-        except ValueError:
-            continue
-    return str(path)
-
-
-def show_file(path: str | Path, lines: tuple[int, int] | None = None, language: str = "python"):
-    """Display a repository file (or some of its lines) as highlighted code."""
+def show_file(path: str | Path, language: str = "python"):
+    """Display a repository file as highlighted code: the lesson shows the file that runs."""
     from IPython.display import Markdown
 
     text = (settings().repo_root / path).read_text()
-    if lines:
-        text = "\n".join(text.splitlines()[lines[0] - 1 : lines[1]])
     return Markdown(f"`{path}`\n```{language}\n{text}\n```")

@@ -21,9 +21,8 @@ def max_concurrency(tis: pd.DataFrame) -> int:
         events.append((row.start_date, 1))
         events.append((row.end_date, -1))
     running = peak = 0
-    for _, delta in sorted(
-        events, key=lambda e: (e[0], e[1])
-    ):  # an end sorts before a start at the same instant
+    # (time, -1) sorts before (time, +1): an instance ending as another starts does not overlap it.
+    for _, delta in sorted(events):
         running += delta
         peak = max(peak, running)
     return peak

@@ -40,7 +40,7 @@ def step_09_virtualenv():
         system_site_packages=False,
         map_index_template="Partition: {{ task.op_kwargs['date_str'] }}",
     )
-    def process_partition(date_str: str, rows: int, lake_dir: str, repo_root: str) -> dict:
+    def process_partition(date_str: str, events_per_partition: int, lake_dir: str, repo_root: str) -> dict:
         import sys
 
         import duckdb
@@ -48,12 +48,12 @@ def step_09_virtualenv():
         sys.path.insert(0, repo_root)
         from lab.lake import write_partition
 
-        written = write_partition(date_str, rows, table="step_09", lake_dir=lake_dir)
-        return {"partition": f"event_date={date_str}", "rows": written["rows"], "duckdb": duckdb.__version__}
+        written = write_partition(date_str, events_per_partition, table="step_09", lake_dir=lake_dir)
+        return {"partition": written["partition"], "rows": written["rows"], "duckdb": duckdb.__version__}
 
-    process_partition.partial(rows=100, lake_dir=str(CFG.lake_dir), repo_root=str(CFG.repo_root)).expand(
-        date_str=get_dates()
-    )
+    process_partition.partial(
+        events_per_partition=100, lake_dir=str(CFG.lake_dir), repo_root=str(CFG.repo_root)
+    ).expand(date_str=get_dates())
 
 
 step_09_virtualenv()

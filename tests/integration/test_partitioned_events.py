@@ -21,7 +21,7 @@ from lab.airflow_local import lab_processes
 from lab.client import AirflowError
 from lab.config import settings
 from lab.failures import attempts, rewritten, write_stamps
-from lab.partitions import COUNTRY_TABLE, known_countries, partition_path
+from lab.partitions import COUNTRY_TABLE, Partition, known_countries
 
 pytestmark = pytest.mark.airflow
 DAG_ID = "partitioned_events"
@@ -29,7 +29,7 @@ TABLE = COUNTRY_TABLE
 
 
 def paths(*keys: str) -> list[str]:
-    return [partition_path(*key.split("/")) for key in keys]
+    return [Partition.from_key(key).path for key in keys]
 
 
 def run_dag(airflow, conf: dict, timeout: float = 300) -> dict:
@@ -128,7 +128,7 @@ def test_daily_writes_yesterday_for_the_countries(airflow):
     )
     tis = mapped(airflow, run["dag_run_id"])
     assert tis.rendered_map_index.tolist() == [f"{day} / NL", f"{day} / SE"]
-    expected = [partition_path(day, "NL"), partition_path(day, "SE")]
+    expected = [Partition(day, "NL").path, Partition(day, "SE").path]
     assert lake.validate(expected, 6, TABLE)["ok"]
     assert {p: s for p, s in lake.checksums(TABLE).items() if p not in expected} == {
         p: s for p, s in sums.items() if p not in expected
@@ -238,7 +238,7 @@ def test_a_failing_partition_retries_alone_and_clearing_it_reruns_only_it(airflo
             f"RuntimeError: partition 2024-02-02/FR fails on purpose on try {try_number} (fail_partitions)"
         )
     good = paths("2024-02-01/DE", "2024-02-01/FR", "2024-02-02/DE")
-    failed = partition_path("2024-02-02", "FR")
+    failed = Partition("2024-02-02", "FR").path
     assert lake.validate(good, 30, TABLE)["ok"]
     assert failed not in lake.partition_files(TABLE)  # it failed before writing anything
     sums, stamps = snapshot()
@@ -277,7 +277,7 @@ def _writer_of(staging: Path, home: Path, timeout: float = 120) -> tuple[psutil.
 def test_a_task_killed_mid_write_leaves_the_old_partition_and_its_retry_repairs_it(airflow):
     lake.write_partition("2024-03-01", 10, "DE", table=TABLE)  # the partition as it was
     lake.write_partition("2024-03-01", 10, "FR", table=TABLE)
-    target = partition_path("2024-03-01", "DE")
+    target = Partition("2024-03-01", "DE").path
     sums, stamps = snapshot()
     rows = 1_000_000  # takes seconds to write: long enough to be caught in the middle
 
@@ -309,6 +309,6 @@ def test_a_task_killed_mid_write_leaves_the_old_partition_and_its_retry_repairs_
     assert lake.validate([target], rows, TABLE)["ok"]  # one file, every row, nothing partial
     assert rewritten(stamps, write_stamps(TABLE)) == [target]
     assert (
-        lake.checksums(TABLE)[partition_path("2024-03-01", "FR")] == sums[partition_path("2024-03-01", "FR")]
+        lake.checksums(TABLE)[Partition("2024-03-01", "FR").path] == sums[Partition("2024-03-01", "FR").path]
     )
     assert not writer_dir.exists() and staging_leftovers() == []  # the retry swept the dead writer's staging

@@ -39,7 +39,7 @@ def test_demo_dag_shape(dagbag):
     assert dag is not None
     assert type(dag.timetable).__name__ == "NullTimetable"  # schedule=None: triggered runs only
     assert set(dag.params.keys()) == {"mode", "start_date", "end_date", "events_per_partition"}
-    assert dag.params.get_param("mode").schema["enum"] == ["daily", "custom"]
+    assert dag.params.get_param("mode").schema["enum"] == ["daily", "range"]
     assert dag.params.get_param("events_per_partition").schema["minimum"] == 1
     mapped = dag.get_task("process_partition")
     assert type(mapped).__name__.endswith("MappedOperator")

@@ -8,12 +8,14 @@ import duckdb
 import pytest
 
 from lab import lake
-from lab.partitions import PartitionError
+from lab.partitions import Partition, PartitionError
 
 
 def test_write_creates_hive_partition_with_exact_rows(tmp_path):
     written = lake.write_partition("2024-01-01", 250, lake_dir=tmp_path)
     assert written["rows"] == 250
+    assert written["partition"] == "event_date=2024-01-01"
+    assert written["path"] == str(lake.partition_dir("2024-01-01", lake_dir=tmp_path))
     assert lake.partition_files(lake_dir=tmp_path) == {"event_date=2024-01-01": ["data_0.parquet"]}
     counts = lake.partition_counts(lake_dir=tmp_path)
     assert counts.to_dict("records") == [{"partition": "event_date=2024-01-01", "rows": 250}]
@@ -49,9 +51,9 @@ def test_same_input_writes_identical_bytes(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"event_date": "2024-02-30", "rows": 1}, "not a real calendar date"),
-        ({"event_date": "2024-01-01", "rows": 0}, "events_per_partition"),
-        ({"event_date": "2024-01-01", "rows": 1, "country": "XX"}, "unknown country"),
+        ({"event_date": "2024-02-30", "events_per_partition": 1}, "not a real calendar date"),
+        ({"event_date": "2024-01-01", "events_per_partition": 0}, "events_per_partition"),
+        ({"event_date": "2024-01-01", "events_per_partition": 1, "country": "XX"}, "unknown country"),
     ],
 )
 def test_bad_input_writes_nothing(tmp_path, kwargs, message):
@@ -69,6 +71,27 @@ def test_validate_reports_missing_and_wrong_counts(tmp_path):
         "several_files": {},
         "ok": False,
     }
+    # Partition values and their paths are the same expectation.
+    assert lake.validate([Partition("2024-01-01"), Partition("2024-01-02")], 6, lake_dir=tmp_path) == report
+
+
+def test_validate_refuses_an_expectation_that_is_not_a_partition_path(tmp_path):
+    with pytest.raises(PartitionError, match="a partition path is written"):
+        lake.validate(["2024-01-01"], 6, lake_dir=tmp_path)
+
+
+def test_partition_counts_with_files(tmp_path):
+    lake.write_partition("2024-01-02", 3, "FR", table="t", lake_dir=tmp_path)
+    lake.write_partition("2024-01-01", 4, "DE", table="t", lake_dir=tmp_path)
+    assert lake.partition_counts("t", tmp_path, files=True).to_dict("records") == [
+        {"partition": "event_date=2024-01-01/country=DE", "rows": 4, "files": 1},
+        {"partition": "event_date=2024-01-02/country=FR", "rows": 3, "files": 1},
+    ]
+    assert list(lake.partition_counts("empty", tmp_path, files=True).columns) == [
+        "partition",
+        "rows",
+        "files",
+    ]
 
 
 def test_exchange_swaps_directories_atomically(tmp_path):

@@ -5,7 +5,7 @@ from airflow.dag_processing.dagbag import DagBag
 
 from lab import concurrency
 from lab.config import REPO_ROOT
-from lab.partitions import known_countries
+from lab.partitions import MAX_LATENCY_S, known_countries
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +36,7 @@ def test_partitioned_events_params(dags):
     assert countries.value == list(known_countries())  # default: every country of data/countries.csv
     assert countries.schema["items"]["enum"] == list(known_countries())
     assert dag.params.get_param("events_per_partition").schema["minimum"] == 1
+    assert dag.params.get_param("latency_s").schema["maximum"] == MAX_LATENCY_S  # the planner's own limit
 
 
 def test_partitioned_events_maps_over_explicit_pairs(dags):
