@@ -1,8 +1,8 @@
 """The lake: write one partition of events with DuckDB, atomically; read and validate what is there.
 
-This is the one implementation of "process a partition" that every DAG of the lab calls, the
-demo's `@task.virtualenv` included, so it imports only the standard library, duckdb and
-`lab.partitions` / `lab.config`.
+`write_partition` is "process a partition" for every DAG of the lab: it checks its input with
+`lab.partitions.Partition` and runs `lab.lake_writer.write_events_partition`, the one writer,
+which the demo's `@task.virtualenv` also runs on its own inside its virtualenv.
 
 Why not just `COPY ... (PARTITION_BY ..., OVERWRITE)`? DuckDB's OVERWRITE empties the whole
 target directory (every other partition with it). OVERWRITE_OR_IGNORE overwrites files of the
@@ -19,14 +19,8 @@ write.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import errno
 import hashlib
-import os
 import shutil
-import time
-import uuid
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -34,9 +28,9 @@ from pathlib import Path
 import duckdb
 
 from lab.config import settings
-from lab.partitions import Partition, check_events_per_partition, known_countries
+from lab.lake_writer import write_events_partition
+from lab.partitions import Partition, check_events_per_partition, check_latency_s, known_countries
 
-EVENT_TYPES = ("page_view", "click", "add_to_cart", "purchase")
 STAGING = ".staging"  # under the lake root, outside every table: readers never glob it
 
 
@@ -61,96 +55,21 @@ def _sql_str(value: str) -> str:
 
 
 def events_sql(partition: Partition, events_per_partition: int) -> str:
-    """SELECT of `events_per_partition` pseudo-random events for one partition, from validated values only.
+    """The SELECT of one partition's events, exactly as `write_partition` runs it (nothing is written)."""
+    return write_events_partition(**_writer_args(partition, events_per_partition), dry_run=True)["select_sql"]
 
-    "Random" values come from hashes of one string per (partition, row number, column): they
-    look random, but a re-run writes byte-for-byte the same rows, so a reload is truly
-    idempotent. (Hashing one concatenated string, not `hash(i, col, key)`: DuckDB combines
-    the hashes of several arguments, which gives every day a reshuffle of the same counts.)
+
+def copy_statement(partition: Partition, events_per_partition: int, table: str = "events") -> str:
+    """The `COPY ... TO ... (FORMAT parquet, PARTITION_BY (...))` that writing this partition runs.
+
+    Rendered by the writer itself (a dry run), so a lesson shows the statement that really runs,
+    with the lake's location written `<lake>` (each write's staging directory is its own).
     """
-    event_date, country = partition.event_date, partition.country
-    # The hash seed, not the partition key: changing it would change every row ever written.
-    key = _sql_str(f"{event_date.isoformat()}|{country or '*'}")
-    if country is not None:
-        country_expr = _sql_str(country)
-    else:  # a date-only partition holds events from every known country
-        codes = ", ".join(_sql_str(c) for c in known_countries())
-        country_expr = f"[{codes}][1 + (hash(concat_ws('|', {key}, i::VARCHAR, 'country')) % {len(known_countries())})::INTEGER]"
-    types = ", ".join(_sql_str(t) for t in EVENT_TYPES)
-    return f"""
-        SELECT
-            md5(concat_ws('|', {key}, i::VARCHAR)) AS event_id,
-            DATE '{event_date.isoformat()}' AS event_date,
-            {country_expr} AS country,
-            [{types}][1 + (hash(concat_ws('|', {key}, i::VARCHAR, 'type')) % {len(EVENT_TYPES)})::INTEGER] AS event_type,
-            (hash(concat_ws('|', {key}, i::VARCHAR, 'user')) % 100000)::BIGINT AS user_id,
-            round((hash(concat_ws('|', {key}, i::VARCHAR, 'amount')) % 100000) / 100.0, 2)::DOUBLE AS amount,
-            DATE '{event_date.isoformat()}'
-                + to_seconds((hash(concat_ws('|', {key}, i::VARCHAR, 'ts')) % 86400)::BIGINT) AS event_ts
-        FROM range({int(check_events_per_partition(events_per_partition))}) AS t(i)
-    """
-
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two directories (Linux renameat2 RENAME_EXCHANGE). False where unsupported."""
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    if not hasattr(libc, "renameat2"):
-        return False
-    rc = libc.renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-    if rc == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def _swap_in(staged: Path, target: Path) -> None:
-    """Put `staged` where `target` is; the old target ends up at `staged` (to be deleted)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.exists():
-        try:
-            os.rename(staged, target)
-            staged.mkdir()  # keep the contract: `staged` exists afterwards, empty
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                raise
-            # Another writer created the partition in between: replace its version atomically.
-    if not _exchange(staged, target):
-        # Fallback for filesystems without RENAME_EXCHANGE: two renames, a tiny window
-        # in which the partition is missing (never half-written).
-        old = staged.with_name(staged.name + ".old")
-        os.rename(target, old)
-        os.rename(staged, target)
-        os.rename(old, staged)
-
-
-def _sweep_staging(root: Path) -> None:
-    """Delete staging directories left by writers that died (their pid is gone)."""
-    if not root.exists():
-        return
-    for entry in root.iterdir():
-        pid = entry.name.split("-", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(entry, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    args = {
+        **_writer_args(partition, events_per_partition, table),
+        "staging_dir": f"<lake>/{STAGING}/{table}",
+    }
+    return write_events_partition(**args, dry_run=True)["sql"]
 
 
 def partition_dir(
@@ -161,6 +80,28 @@ def partition_dir(
 ) -> Path:
     """The directory of one partition in the lake (validated: an impossible date never becomes a path)."""
     return table_dir(table, lake_dir) / Partition(event_date, country).path
+
+
+def _writer_args(
+    partition: Partition,
+    events_per_partition: int,
+    table: str = "events",
+    lake_dir: str | Path | None = None,
+    latency_s: float = 0.0,
+) -> dict:
+    """The plain arguments of `write_events_partition` for one partition of a table in the lake."""
+    root = Path(lake_dir or settings().lake_dir)
+    return {
+        "event_date": partition.event_date.isoformat(),
+        "events_per_partition": check_events_per_partition(events_per_partition),
+        "table_dir": str(table_dir(table, root)),
+        # Inside the lake (one filesystem: the swap is a rename), outside every table (never read).
+        "staging_dir": str(root / STAGING / table),
+        "country": partition.country,
+        # A date-only partition's events get their country from the reference list.
+        "countries": None if partition.country else list(known_countries()),
+        "latency_s": check_latency_s(latency_s),
+    }
 
 
 def write_partition(
@@ -174,44 +115,17 @@ def write_partition(
 ) -> dict:
     """Write (or replace) one partition of `events_per_partition` events and return what was written.
 
-    `latency_s` stands for waiting on a remote warehouse: it is a plain sleep, so that the
-    benchmark can model I/O-bound work without a warehouse.
+    Validates with `Partition` (a date that does not exist, an unknown country) and hands the
+    plain values to `lab.lake_writer.write_events_partition`, the one writer every DAG uses.
+    `latency_s` stands for waiting on a remote warehouse: a plain sleep, so that the benchmark
+    can model I/O-bound work without a warehouse.
     """
-    started = time.perf_counter()
     partition = Partition(event_date, country)
-    rows = check_events_per_partition(events_per_partition)
-    target = table_dir(table, lake_dir) / partition.path
-    root = Path(lake_dir or settings().lake_dir)
-    staging_root = root / STAGING / table
-    staging_root.mkdir(parents=True, exist_ok=True)
-    _sweep_staging(staging_root)
-    staging = staging_root / f"{os.getpid()}-{uuid.uuid4().hex}"
-    staging.mkdir()
-    try:
-        if latency_s > 0:
-            time.sleep(latency_s)
-        con = connect()
-        try:
-            con.execute(
-                f"COPY ({events_sql(partition, rows)}) TO {_sql_str(str(staging / 'out'))} "
-                f"(FORMAT parquet, PARTITION_BY ({', '.join(partition.columns)}))"
-            )
-        finally:
-            con.close()
-        staged = staging / "out" / partition.path
-        files = sorted(p.name for p in staged.iterdir())
-        _swap_in(staged, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return {
-        "event_date": partition.event_date.isoformat(),
-        "country": partition.country,
-        "partition": partition.path,
-        "rows": rows,
-        "files": files,
-        "path": str(target),
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    written = write_events_partition(
+        **_writer_args(partition, events_per_partition, table, lake_dir, latency_s)
+    )
+    assert written["partition"] == partition.path, (written["partition"], partition.path)
+    return written
 
 
 # ---------------------------------------------------------------- reading and checking

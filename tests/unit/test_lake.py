@@ -94,13 +94,38 @@ def test_partition_counts_with_files(tmp_path):
     ]
 
 
-def test_exchange_swaps_directories_atomically(tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    a.mkdir(), b.mkdir()
-    (a / "new").write_text("new")
-    (b / "old").write_text("old")
-    assert lake._exchange(a, b)  # Linux: one renameat2(RENAME_EXCHANGE) call
-    assert (b / "new").exists() and (a / "old").exists()
+def test_the_writer_is_self_contained_as_a_virtualenv_task_needs(tmp_path):
+    """@task.virtualenv runs the function's source alone: no module globals, no lab imports."""
+    import inspect
+    import textwrap
+
+    from lab import lake_writer
+
+    source = textwrap.dedent(inspect.getsource(lake_writer.write_events_partition))
+    namespace: dict = {}
+    exec(compile(source, "<virtualenv script>", "exec"), namespace)  # what the operator's script does
+    written = namespace["write_events_partition"](
+        "2024-01-01", 7, str(tmp_path / "t"), str(tmp_path / ".staging" / "t"), country="DE"
+    )
+    assert written["partition"] == "event_date=2024-01-01/country=DE" and written["rows"] == 7
+    assert lake.partition_counts("t", tmp_path)["rows"].tolist() == [7]
+    assert "PARTITION_BY (event_date, country)" in written["sql"]
+
+
+def test_a_dry_run_shows_the_statement_and_writes_nothing(tmp_path):
+    from lab.lake_writer import write_events_partition
+    from lab.partitions import Partition
+
+    sql = lake.copy_statement(Partition("2024-01-01", "DE"), 5, table="t")
+    assert sql.startswith("COPY (\nSELECT") and "FROM range(5)" in sql
+    assert sql.endswith(
+        "TO '<lake>/.staging/t/<pid>-<uuid>/out' (FORMAT parquet, PARTITION_BY (event_date, country))"
+    )
+    dry = write_events_partition(
+        "2024-01-01", 5, str(tmp_path / "t"), str(tmp_path / "s"), "DE", dry_run=True
+    )
+    assert dry["sql"].replace(str(tmp_path / "s"), "<lake>/.staging/t") == sql
+    assert list(tmp_path.iterdir()) == []  # validated and rendered, nothing created
 
 
 def test_writer_killed_mid_write_leaves_old_partition_and_its_staging_is_swept(tmp_path):
