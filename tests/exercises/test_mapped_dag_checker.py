@@ -13,7 +13,7 @@ import pytest
 from lab import lake
 from lab.client import Airflow
 from lab.config import REPO_ROOT
-from lab.exercises import MAPPED_DAG_ID, MAPPED_TABLE, check_mapped_dag
+from lab.exercises import MAPPED_DAG_ID, MAPPED_TABLE, check_mapped_dag, progress
 from lab.exercises import mapped_dag as ex5
 from tests.plugin import free_port
 
@@ -105,7 +105,9 @@ def test_what_the_parse_shows_is_checked_before_any_run(parse, problem, tmp_path
 
 
 @pytest.mark.airflow
-def test_a_run_without_labels_and_with_fixed_rows_fails_on_both(airflow, participant_file):
+def test_a_run_without_labels_and_with_fixed_rows_fails_on_both_and_shows_in_lab_check(
+    airflow, participant_file
+):
     # A new task downstream changes the DAG's structure: the check must wait for Airflow to take
     # this version (up to [core] min_serialized_dag_update_interval) and run it, not the last one.
     source = changed(SOLUTION, LABELS, "")
@@ -135,6 +137,10 @@ def test_a_run_without_labels_and_with_fixed_rows_fails_on_both(airflow, partici
     assert (tis["state"] == "success").all()
     counts = lake.partition_counts(MAPPED_TABLE)
     assert len(counts) == 6 and set(counts["rows"]) == {10}
+    # `lab check` reads the same run and lake (its notebook part is tested on synthetic notebooks).
+    assert progress.exercise_5_outside(client=airflow) == (
+        "Airflow: last successful run mapped 6 instances (1 retried); lake: 6 partitions, 60 rows in exercise_events"
+    )
 
 
 @pytest.mark.airflow
