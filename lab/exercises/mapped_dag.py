@@ -326,7 +326,8 @@ def _retry_checks(checks: Checks, af: Airflow, mapped, run_id: str) -> None:
 
 def _partition_key(ti) -> str | None:
     """'2024-03-02/NL': the partition a mapped instance wrote, from its rendered arguments."""
-    kwargs = (ti.get("rendered_fields") or {}).get("op_kwargs") or {}
+    fields = ti.get("rendered_fields")
+    kwargs = (fields.get("op_kwargs") if isinstance(fields, dict) else None) or {}
     if kwargs.get("event_date") and kwargs.get("country"):
         return f"{kwargs['event_date']}/{kwargs['country']}"
     return None
