@@ -65,12 +65,18 @@ def _text(cell) -> str:
 
 
 def _fingerprint(nb) -> list:
-    """What a run changes in a notebook: the code cells' sources, execution counts and outputs."""
+    """What a run changes in a notebook: the code cells' counts, outputs and timing metadata.
+
+    Outputs alone are not enough: a lesson whose outputs are all deterministic comes out the same
+    from every run. The timing metadata does not: nbclient and papermill stamp each cell's
+    `execution` times, and JupyterLab stamps them too or, by default, deletes them.
+    """
     return [
         (
             c.source,
             c.execution_count,
-            json.dumps([{k: v for k, v in o.items() if k != "metadata"} for o in c.outputs], sort_keys=True),
+            json.dumps(c.outputs, sort_keys=True),
+            json.dumps(c.metadata.get("execution"), sort_keys=True),
         )
         for c in _code_cells(nb)
     ]
@@ -119,7 +125,11 @@ def exercise_status(nb) -> tuple[str, str]:
     problem = next(
         (line.strip()[2:] for line in verdict.splitlines() if line.strip().startswith("- ")), first
     )
-    return IN_PROGRESS, f"check: FAIL, {problem[:90]}"
+    return IN_PROGRESS, f"check: FAIL, {_short(problem)}"
+
+
+def _short(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[:width].rsplit(" ", 1)[0] + " ..."
 
 
 def committed_notebook(path: Path, repo: Path | None = None):
