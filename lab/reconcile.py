@@ -6,7 +6,7 @@ partition deleted or lost after its run succeeded, files written by hand or by a
 no run knows about, a reload whose latest attempt failed while an older file still answers
 every query. Data teams build this comparison by hand; here it is one call:
 
-    from lab.reconcile import partition_status, style_status
+    from lab.reconcile import partition_status, status_grid, style_status
     status = partition_status("partitioned_events", "2024-01-01", "2024-01-03", ["DE", "FR"])
     style_status(status)                   # one row per partition, the disagreements in colour
     status_grid(status)                    # the same as a date x country matrix
@@ -14,8 +14,9 @@ every query. Data teams build this comparison by hand; here it is one call:
 The orchestrator's view of a partition is its **latest attempt**: of every mapped task
 instance, in any run, that processed the partition (read from its rendered arguments, its
 `map_index_template` label or, for an instance that has not run yet, the planning task's XCom),
-the one that started last. The lake's view is the partition's directory: its Parquet files, its
-rows (counted with DuckDB) and the newest file's modification time.
+the one that started last; one that is waiting to start counts as the newest. The lake's view
+is the partition's directory: its Parquet files, its rows (counted with DuckDB) and the newest
+file's modification time.
 
 | verdict | orchestrator | lake | flagged |
 |---|---|---|---|
@@ -92,7 +93,7 @@ def partition_status(
     "dynamic_task_mapping_demo" (table events, one partition per date; `countries` must be None)
     or "exercise_5_mapped". `countries` defaults to every known country for a date x country DAG.
 
-    Columns: event_date, [country,] state (of the latest attempt, None if none), tries, run_id,
+    Columns: event_date, [country,] state (of the latest attempt, missing if none), tries, run_id,
     finished_at (UTC), files, rows, written_at (UTC, newest file's mtime), verdict, flagged.
     Bad input (an unknown DAG, a reversed range, an unknown country) raises before any call.
     """

@@ -182,7 +182,8 @@ def wait_until_loaded(af: Airflow, path: Path, tasks: dict, timeout: float = 180
     asked_at = 0.0
     first_error: float | None = None
     while True:
-        if _airflow_tasks(af) == wanted:
+        loaded = _airflow_tasks(af)
+        if loaded == wanted:
             return None
         error, stamped = _import_error(af, relative)
         # A parse that began before the file was written can stamp an error after it: only the
@@ -192,8 +193,12 @@ def wait_until_loaded(af: Airflow, path: Path, tasks: dict, timeout: float = 180
                 return f"Airflow could not import your file (the Airflow UI lists it as broken): {error}"
             first_error = first_error or stamped
         if time.monotonic() > deadline:
+            differs = sorted(
+                t for t in set(wanted) | set(loaded or {}) if (loaded or {}).get(t) != wanted.get(t)
+            )
             return (
-                f"Airflow has not loaded this version of {path.name} within {timeout:.0f} s: "
+                f"Airflow has not loaded this version of {path.name} within {timeout:.0f} s "
+                f"(its {MAPPED_DAG_ID} differs from the file in: {', '.join(differs) or 'everything'}): "
                 f"is another file in dags/ using dag_id={MAPPED_DAG_ID!r}? (`lab logs dag-processor`)"
             )
         if time.monotonic() - asked_at > 5:
