@@ -84,7 +84,7 @@ def test_partitioned_events_matrix_flags_every_disagreement(airflow):
 def test_demo_matrix_is_one_row_per_date(airflow):
     run = airflow.trigger_and_wait(
         "dynamic_task_mapping_demo",
-        {"mode": "custom", "start_date": "2022-03-01", "end_date": "2022-03-02", "events_per_partition": 20},
+        {"mode": "range", "start_date": "2022-03-01", "end_date": "2022-03-02", "events_per_partition": 20},
         timeout=300,
         progress=False,
     )
