@@ -5,7 +5,7 @@ workers, a PostgreSQL metadata database, a Redis broker), made of Debian's `post
 `redis-server` and the lab's own launcher (`lab.airflow_local`), so that the distributed path
 is tested on machines without a Docker engine:
 
-    python -m lab.celery_local          # start it all in the foreground, Ctrl-C stops every process
+    python -m lab.tools.celery_local    # start it all in the foreground, Ctrl-C stops every process
 
 `DEPLOYMENT_ENV`, `PostgresAddress` and `RedisAddress` are the settings both deployments share:
 the Celery test starts Airflow with them and the compose test checks that `docker-compose.yml`
@@ -39,9 +39,9 @@ import psutil
 
 from lab import airflow_local
 from lab.config import Settings, settings
+from lab.processes import AUTH_MANAGER, alive_pids, free_port, stop_all
 
 EXECUTOR = "CeleryExecutor"
-SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 ADMIN_ROLE = "admin"
 DEFAULT_USER = "airflow"  # the documented local-only default login, as in Airflow's own compose file
 CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
@@ -52,7 +52,7 @@ DEBIAN_PACKAGES = {"redis-server": "redis-server", "postgresql": "pg_ctl"}
 # (the compose test compares). Connection URLs come from the two address classes below.
 DEPLOYMENT_ENV = {
     "AIRFLOW__CORE__EXECUTOR": EXECUTOR,
-    "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+    "AIRFLOW__CORE__AUTH_MANAGER": AUTH_MANAGER,
     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
@@ -168,39 +168,6 @@ def _program(name: str) -> str | None:
 def _pg_major(path: str) -> int:
     part = Path(path).parent.parent.name
     return int(part) if part.isdigit() else 0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _alive(pids: list[int]) -> list[psutil.Process]:
-    alive = []
-    for pid in pids:
-        try:
-            proc = psutil.Process(pid)
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                alive.append(proc)
-        except psutil.Error:
-            continue
-    return alive
-
-
-def _end(procs: list[psutil.Process], grace: float = 10.0) -> None:
-    for proc in procs:
-        try:
-            proc.terminate()
-        except psutil.Error:
-            pass
-    _, stubborn = psutil.wait_procs(procs, timeout=grace)
-    for proc in stubborn:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(stubborn, timeout=5)
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -324,7 +291,7 @@ class PrivatePostgres:
 
     def processes(self) -> list[psutil.Process]:
         """The postmaster and its children (checkpointer, walwriter, one per connection ...)."""
-        procs = _alive(self.pids)
+        procs = alive_pids(self.pids)
         for proc in list(procs):
             try:
                 procs.extend(proc.children(recursive=True))
@@ -345,7 +312,7 @@ class PrivatePostgres:
                 cwd=str(self.base),
                 stdin=subprocess.DEVNULL,
             )
-        _end([p for p in procs if p.is_running()])
+        stop_all(procs)
         shutil.rmtree(self.base, ignore_errors=True)
 
 
@@ -405,11 +372,11 @@ class PrivateRedis:
         return log.read_text(errors="replace")[-2000:] if log and log.exists() else "(no log)"
 
     def processes(self) -> list[psutil.Process]:
-        return _alive([self.proc.pid]) if self.proc else []
+        return alive_pids([self.proc.pid]) if self.proc else []
 
     def stop(self) -> None:
         if self.proc is not None:
-            _end(self.processes())
+            stop_all(self.processes())
             self.proc.wait(timeout=10)
         if self.base is not None:
             shutil.rmtree(self.base, ignore_errors=True)
@@ -492,7 +459,7 @@ class CeleryLab:
             worker_env = {
                 name: {
                     "LAB_CELERY_WORKER": name,
-                    "AIRFLOW__CORE__HOSTNAME_CALLABLE": "lab.celery_local.worker_hostname",
+                    "AIRFLOW__CORE__HOSTNAME_CALLABLE": "lab.tools.celery_local.worker_hostname",
                 }
                 for name in self.worker_names
             }
