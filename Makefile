@@ -72,10 +72,10 @@ test-browser: setup chromium  ## only the browser tests: JupyterLab and the Airf
 	$(BIN)/pytest -m browser tests/browser $(PYTEST_ARGS)
 
 screenshots: setup chromium  ## regenerate notebooks/img/*.png (docs pictures) from a real run on a throw-away local Airflow
-	$(BIN)/python -m lab.screenshots
+	$(BIN)/python -m lab.tools.screenshots
 
 notebooks: setup  ## re-execute the notebooks in place so their stored outputs stay current
-	$(BIN)/python -m lab.notebooks
+	$(BIN)/python -m lab.tools.notebooks
 
 PARAMS ?=
 bench: setup  ## time loop vs backfill vs mapping on the local Airflow into data/benchmarks/<UTC time>/ (PARAMS="-p partitions 32")

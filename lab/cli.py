@@ -21,6 +21,7 @@ import sys
 
 from lab import airflow_local
 from lab.config import settings
+from lab.processes import port_in_use
 
 
 def cmd_up(args) -> int:
@@ -86,7 +87,7 @@ def cmd_jupyter(args) -> int:
     except airflow_local.AirflowStartError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
-    if airflow_local.port_in_use(cfg.jupyter_port):
+    if port_in_use(cfg.jupyter_port):
         print(f"ERROR: port {cfg.jupyter_port} is taken: LAB_JUPYTER_PORT=8899 make lab", file=sys.stderr)
         if not already:
             airflow_local.down(cfg)

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from lab import browser as ui
+from lab.tools import browser as ui
 
 pytestmark = [pytest.mark.airflow, pytest.mark.browser]
 

@@ -3,7 +3,7 @@
 Debian's `redis-server` and `postgresql` (apt-installed when missing), a private PostgreSQL
 cluster and Redis server on free loopback ports, Airflow's api-server, scheduler and
 dag-processor on them with CeleryExecutor, and two Celery workers with their own names, all
-from `lab.celery_local` with the settings docker-compose.yml uses (tests/unit/test_compose.py).
+from `lab.tools.celery_local` with the settings docker-compose.yml uses (tests/unit/test_compose.py).
 The client logs in with a username and password, as against the compose deployment.
 
 Checks: mapped instances of both DAGs ran on BOTH workers (the hostname Airflow records per task
@@ -23,12 +23,11 @@ import httpx
 import pytest
 
 from lab import lake
-from lab.airflow_local import port_in_use
-from lab.celery_local import CeleryLab
 from lab.client import Airflow, AirflowError
 from lab.config import settings
 from lab.partitions import COUNTRY_TABLE, partition_path
-from tests.plugin import free_port
+from lab.processes import free_port, port_in_use
+from lab.tools.celery_local import CeleryLab
 
 pytestmark = [
     pytest.mark.celery,

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from lab.config import REPO_ROOT
-from lab.notebooks import execute
+from lab.tools.notebooks import execute
 
 EXERCISES = REPO_ROOT / "notebooks" / "exercises"
 NAMES = sorted(p.stem for p in EXERCISES.glob("exercise_*.ipynb"))

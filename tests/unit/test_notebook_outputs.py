@@ -11,7 +11,7 @@ import re
 import pytest
 
 from lab.config import REPO_ROOT
-from lab.notebooks import lesson_notebooks
+from lab.tools.notebooks import lesson_notebooks
 
 NOTEBOOKS = sorted(
     p for p in (REPO_ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts

@@ -1,4 +1,4 @@
-"""Regenerate the Airflow UI pictures of the docs from a real run: `python -m lab.screenshots` (`make screenshots`).
+"""The docs' Airflow UI pictures, from a real run: `python -m lab.tools.screenshots` (`make screenshots`).
 
 A throw-away local Airflow (its own home, lake and free port under a temporary directory, so
 the participant's `.airflow/` and `data/lake/` are never touched) runs the demo DAG twice, a
@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from lab.config import REPO_ROOT
+from lab.processes import free_port
 
 DAG_ID = "dynamic_task_mapping_demo"
 TASK_ID = "process_partition"
@@ -37,18 +37,11 @@ RELOAD_CONF = {
 }
 DAILY_RUN_ID = "daily_load"
 OUT_DIR = REPO_ROOT / "notebooks" / "img"  # next to the notebooks, so JupyterLab can show them too
-PICTURES = ("grid_mapped_run.png", "mapped_task_list.png", "trigger_form.png")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def take(client, out_dir: Path) -> list[Path]:
     """Photograph the three pages of a finished reload run; returns the files written."""
-    from lab import browser as ui
+    from lab.tools import browser as ui
 
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = [f"Partition: 2024-01-0{d}" for d in range(1, 8)]
@@ -107,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from lab import browser
+    from lab.tools import browser
 
     try:
         browser.chromium_path()
@@ -122,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "LAB_AIRFLOW_HOME": str(tmp / "airflow-home"),
                 "LAB_LAKE_DIR": str(tmp / "lake"),
-                "LAB_AIRFLOW_PORT": str(_free_port()),
+                "LAB_AIRFLOW_PORT": str(free_port()),
             }
         )
         os.environ.pop("LAB_AIRFLOW_URL", None)
