@@ -14,11 +14,10 @@ from datetime import date, timedelta
 
 from lab.bench.metrics import trial_order
 from lab.bench.strategies import BASELINE, HEADLINE, STRATEGIES, Launch, Strategy
-from lab.bench.workload import MAX_LATENCY_S, WINDOW_END, WINDOW_START
-from lab.partitions import PartitionError, parse_date
+from lab.bench.workload import WINDOW_END, WINDOW_START
+from lab.partitions import DEFAULT_MAX_MAP_LENGTH, PartitionError, check_latency_s, parse_date
 
 MAX_PARALLELISM = 64
-MAX_PARTITIONS = 1024  # Airflow's [core] max_map_length: one mapped task expands to at most this many
 MAX_REPEATS = 20
 MAX_EVENTS_PER_PARTITION = 10_000_000
 
@@ -80,21 +79,16 @@ class BenchConfig:
     warmup: bool = True
 
     def __post_init__(self):
-        self.partitions = _whole("partitions", self.partitions, 1, MAX_PARTITIONS)
+        self.partitions = _whole("partitions", self.partitions, 1, DEFAULT_MAX_MAP_LENGTH)
         self.events_per_partition = _whole(
             "events_per_partition", self.events_per_partition, 1, MAX_EVENTS_PER_PARTITION
         )
-        if (
-            isinstance(self.latency_s, bool)
-            or not isinstance(self.latency_s, (int, float))
-            or not (0 <= self.latency_s <= MAX_LATENCY_S)
-        ):
-            raise BenchConfigError(
-                f"latency_s must be a number of seconds from 0 to {MAX_LATENCY_S:g}, got {self.latency_s!r}"
-            )
-        self.latency_s = float(self.latency_s)
+        try:
+            self.latency_s = check_latency_s(self.latency_s)
+        except PartitionError as exc:
+            raise BenchConfigError(str(exc)) from None
         self.parallelism = _whole("parallelism", self.parallelism, 1, MAX_PARALLELISM)
-        self.chunk_size = _whole("chunk_size", self.chunk_size, 1, MAX_PARTITIONS)
+        self.chunk_size = _whole("chunk_size", self.chunk_size, 1, DEFAULT_MAX_MAP_LENGTH)
         self.repeats = _whole("repeats", self.repeats, 1, MAX_REPEATS)
         self.strategies = _names("strategies", self.strategies, STRATEGIES)
         if not self.strategies:

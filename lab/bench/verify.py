@@ -12,6 +12,7 @@ import pandas as pd
 
 from lab import lake
 from lab.bench.strategies import Strategy
+from lab.partitions import Partition
 
 
 def problems(
@@ -37,13 +38,13 @@ def problems(
     reported = [day for r in reports if r for day in r["partitions"]]
     if sorted(reported) != sorted(dates):
         found.append(f"tasks reported {len(reported)} partition writes for {len(dates)} partitions")
-    check = lake.validate([f"event_date={d}" for d in dates], events_per_partition, table=strategy.table)
+    check = lake.validate([Partition(d) for d in dates], events_per_partition, table=strategy.table)
     if not check["ok"]:
         found.append(
             f"lake check failed: missing {check['missing']}, wrong counts {check['wrong_counts']}, "
             f"several files {check['several_files']}"
         )
-    extra = sorted(set(lake.partition_files(strategy.table)) - {f"event_date={d}" for d in dates})
+    extra = sorted(set(lake.partition_files(strategy.table)) - {Partition(d).path for d in dates})
     if extra:
         found.append(f"unexpected partitions in {strategy.table}: {extra}")
     return found

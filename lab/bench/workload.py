@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from lab.partitions import MAX_LATENCY_S, MIN_EVENTS_PER_PARTITION
+
 POOL = "lab_bench"
 # Backfilled DAGs are pinned to this window: no scheduled run ever happens by itself (the
 # window is in the past), and every benchmark partition must fall inside it.
@@ -23,7 +25,6 @@ WINDOW_END = date(2025, 12, 31)
 # The same window as the scheduled DAGs' start_date / end_date (midnight UTC).
 WINDOW_START_AT = datetime.combine(WINDOW_START, datetime.min.time(), tzinfo=UTC)
 WINDOW_END_AT = datetime.combine(WINDOW_END, datetime.min.time(), tzinfo=UTC)
-MAX_LATENCY_S = 600.0
 
 
 def work_params(**extra) -> dict:
@@ -32,7 +33,10 @@ def work_params(**extra) -> dict:
 
     return {
         "events_per_partition": Param(
-            1000, type="integer", minimum=1, description="Events (rows) written per partition"
+            1000,
+            type="integer",
+            minimum=MIN_EVENTS_PER_PARTITION,
+            description="Events (rows) written per partition",
         ),
         "latency_s": Param(
             0.0,

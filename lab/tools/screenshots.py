@@ -30,7 +30,7 @@ DAG_ID = "dynamic_task_mapping_demo"
 TASK_ID = "process_partition"
 RELOAD_RUN_ID = "reload_2024-01-01_to_2024-01-07"
 RELOAD_CONF = {
-    "mode": "custom",
+    "mode": "range",
     "start_date": "2024-01-01",
     "end_date": "2024-01-07",
     "events_per_partition": 1000,

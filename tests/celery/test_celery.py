@@ -25,7 +25,7 @@ import pytest
 from lab import lake
 from lab.client import Airflow, AirflowError
 from lab.config import settings
-from lab.partitions import COUNTRY_TABLE, partition_path
+from lab.partitions import COUNTRY_TABLE, Partition
 from lab.processes import free_port, port_in_use
 from lab.tools.celery_local import CeleryLab
 
@@ -41,7 +41,7 @@ DEMO = "dynamic_task_mapping_demo"
 EVENTS = "partitioned_events"
 # More mapped instances than one worker takes at once (2): they must spread over both workers.
 DEMO_CONF = {
-    "mode": "custom",
+    "mode": "range",
     "start_date": "2024-03-01",
     "end_date": "2024-03-06",
     "events_per_partition": 300,
@@ -57,7 +57,7 @@ EVENTS_CONF = {
     "fail_partitions": ["2024-03-02/FR"],
     "fail_tries": 1,
 }
-EVENTS_PARTITIONS = [partition_path(f"2024-03-0{d}", c) for d in (1, 2, 3) for c in ("DE", "FR")]
+EVENTS_PARTITIONS = [Partition(f"2024-03-0{d}", c).path for d in (1, 2, 3) for c in ("DE", "FR")]
 
 
 @pytest.fixture(scope="module")
