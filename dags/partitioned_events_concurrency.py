@@ -7,8 +7,8 @@ shows what that limit caps:
 - `concurrency_max_active_tis_per_dagrun`: the mapped task's `max_active_tis_per_dagrun=2`:
   at most 2 instances of this task run at once within one run;
 - `concurrency_max_active_tasks`: the DAG's `max_active_tasks=3`: at most 3 task instances run
-  at once within one run of this DAG, whatever the task (Airflow 3 counts per DAG run;
-  Airflow 2 counted over all the DAG's runs);
+  at once within one run of this DAG, whatever the task. Airflow 3 counts per DAG run, so two
+  runs at once may run 6 (lesson 06 shows it); Airflow 2 counted over all the DAG's runs;
 - `concurrency_pool`: the mapped task takes a slot of the pool `lab_partitions`; the pool's size
   (set through the REST API: `lab.concurrency.trigger` sizes it before each run) caps every
   task in it, in any DAG. A task whose pool does not exist is never scheduled: create the pool

@@ -28,6 +28,25 @@ def max_concurrency(tis: pd.DataFrame) -> int:
     return peak
 
 
+def max_concurrency_by(tis: pd.DataFrame, column: str) -> pd.Series:
+    """The peak of `max_concurrency` within each group of `column` (e.g. per run), in order of appearance."""
+    groups = list(dict.fromkeys(tis[column]))
+    return pd.Series({group: max_concurrency(tis[tis[column] == group]) for group in groups}, dtype=int)
+
+
+def spans(tis: pd.DataFrame, column: str) -> pd.DataFrame:
+    """For each group of `column`: its first start and its last end (a run's span, from its task instances)."""
+    ran = _ran(tis)
+    return ran.groupby(column, sort=False).agg(
+        first_start=("start_date", "min"), last_end=("end_date", "max")
+    )
+
+
+def overlaps(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two spans (rows of `spans`) ran at the same time at some moment."""
+    return a["first_start"] < b["last_end"] and b["first_start"] < a["last_end"]
+
+
 def assign_lanes(tis: pd.DataFrame) -> pd.DataFrame:
     """Add a `lane` column: the lowest slot free when the instance started (a Gantt chart's rows)."""
     ran = _ran(tis).copy()
