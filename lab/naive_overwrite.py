@@ -46,6 +46,33 @@ def copy_sql(table_dir: Path, event_date: str, country: str, events_per_partitio
     )
 
 
+def compare_copy(partition: Partition, events_per_partition: int, table: str) -> dict[str, str]:
+    """The lab's COPY next to the naive one, for a lesson: the SELECT they share, then each statement
+    with that SELECT written `<the SELECT>`, so only what differs (the target and its options) remains.
+
+    Both are rendered by the code that runs them (`lab.lake.copy_statement`, a dry run of the
+    lab's writer, and `copy_sql` here), with the lake written `<lake>`.
+    """
+    select = events_sql(partition, events_per_partition)
+    statements = {
+        "lab": lake.copy_statement(partition, events_per_partition, table),
+        "naive": copy_sql(
+            Path("<lake>") / table,
+            partition.event_date.isoformat(),
+            partition.country,
+            events_per_partition,
+            "OVERWRITE_OR_IGNORE",
+        ),
+    }
+    for name, sql in statements.items():
+        if select not in sql:
+            raise RuntimeError(f"the {name} COPY does not run the lab's SELECT of {partition.key}")
+    return {
+        "SELECT": select,
+        **{name: sql.replace(select, "<the SELECT>") for name, sql in statements.items()},
+    }
+
+
 def naive_copy(
     table_dir: str | Path, event_date: str, country: str, events_per_partition: int, option: str
 ) -> None:

@@ -3,7 +3,9 @@
 import pandas as pd
 import pytest
 
-from lab.naive_overwrite import copy_sql, naive_copy, naive_copy_killed, table_health
+from lab.lake import events_sql
+from lab.naive_overwrite import compare_copy, copy_sql, naive_copy, naive_copy_killed, table_health
+from lab.partitions import Partition
 
 
 def rows(table_dir) -> dict:
@@ -45,3 +47,16 @@ def test_only_known_options_and_validated_values_reach_sql(tmp_path):
         copy_sql(tmp_path, "2024-02-30", "DE", 1, "OVERWRITE")
     with pytest.raises(ValueError, match="events_per_partition"):
         copy_sql(tmp_path, "2024-01-01", "DE", 0, "OVERWRITE")
+
+
+def test_compare_copy_shows_the_same_select_written_to_two_targets():
+    parts = compare_copy(Partition("2024-01-01", "DE"), 500, "events_by_country")
+    assert parts["SELECT"] == events_sql(Partition("2024-01-01", "DE"), 500)  # what the lab's writer runs
+    assert parts["lab"] == (
+        "COPY (\n<the SELECT>\n) TO '<lake>/.staging/events_by_country/<pid>-<uuid>/out' "
+        "(FORMAT parquet, PARTITION_BY (event_date, country))"
+    )
+    assert parts["naive"] == (
+        "COPY (<the SELECT>) TO '<lake>/events_by_country' "
+        "(FORMAT parquet, PARTITION_BY (event_date, country), OVERWRITE_OR_IGNORE)"
+    )
