@@ -24,12 +24,14 @@ import shutil
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from lab.config import settings
 from lab.lake_writer import write_events_partition
 from lab.partitions import Partition, check_events_per_partition, check_latency_s, known_countries
+
+if TYPE_CHECKING:
+    import duckdb
 
 STAGING = ".staging"  # under the lake root, outside every table: readers never glob it
 
@@ -42,6 +44,8 @@ def table_dir(table: str = "events", lake_dir: str | Path | None = None) -> Path
 
 def connect() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection for the lab: no progress bar (it garbles notebooks and logs)."""
+    import duckdb  # here, not at the top: DAG files import this module and pay for it in every task
+
     con = duckdb.connect()
     # In a Jupyter kernel without ipywidgets the bar is off already, and DuckDB refuses any SET of it.
     ((on,),) = con.execute("SELECT current_setting('enable_progress_bar')").fetchall()
@@ -82,6 +86,22 @@ def partition_dir(
     return table_dir(table, lake_dir) / Partition(event_date, country).path
 
 
+def writer_arguments(table: str = "events", lake_dir: str | Path | None = None) -> dict:
+    """What every date-only partition of `table` passes to `write_events_partition`, as plain values.
+
+    Where the table and its staging area are, and the country codes its events draw from: the
+    `.partial()` of a task that runs the writer as is, such as the demo's `@task.virtualenv`.
+    """
+    root = Path(lake_dir or settings().lake_dir)
+    return {
+        "table_dir": str(table_dir(table, root)),
+        # Inside the lake (one filesystem: the swap is a rename), outside every table (never read).
+        "staging_dir": str(root / STAGING / table),
+        # A date-only partition's events get their country from the reference list.
+        "countries": list(known_countries()),
+    }
+
+
 def _writer_args(
     partition: Partition,
     events_per_partition: int,
@@ -90,16 +110,14 @@ def _writer_args(
     latency_s: float = 0.0,
 ) -> dict:
     """The plain arguments of `write_events_partition` for one partition of a table in the lake."""
-    root = Path(lake_dir or settings().lake_dir)
+    shared = writer_arguments(table, lake_dir)
     return {
         "event_date": partition.event_date.isoformat(),
         "events_per_partition": check_events_per_partition(events_per_partition),
-        "table_dir": str(table_dir(table, root)),
-        # Inside the lake (one filesystem: the swap is a rename), outside every table (never read).
-        "staging_dir": str(root / STAGING / table),
+        "table_dir": shared["table_dir"],
+        "staging_dir": shared["staging_dir"],
         "country": partition.country,
-        # A date-only partition's events get their country from the reference list.
-        "countries": None if partition.country else list(known_countries()),
+        "countries": None if partition.country else shared["countries"],
         "latency_s": check_latency_s(latency_s),
     }
 

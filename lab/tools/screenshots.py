@@ -2,10 +2,11 @@
 
 A throw-away local Airflow (its own home, lake and free port under a temporary directory, so
 the participant's `.airflow/` and `data/lake/` are never touched) runs the demo DAG twice, a
-daily run and a custom-mode reload of a week, and headless Chromium photographs:
+daily run and a range-mode reload of a week, and headless Chromium photographs:
 
     notebooks/img/grid_mapped_run.png    the reload run: grid on the left, task instances labelled "Partition: ..."
     notebooks/img/mapped_task_list.png   the mapped instances of process_partition, one per date
+    notebooks/img/dag_graph.png          the reload run's graph: Get date range -> Process partition [7]
     notebooks/img/trigger_form.png       the trigger form that the DAG's Params generate
 
 Each picture is taken only after the page shows what the docs say it shows (the labels, the
@@ -40,7 +41,7 @@ OUT_DIR = REPO_ROOT / "notebooks" / "img"  # next to the notebooks, so JupyterLa
 
 
 def take(client, out_dir: Path) -> list[Path]:
-    """Photograph the three pages of a finished reload run; returns the files written."""
+    """Photograph the pages of a finished reload run and the trigger form; returns the files written."""
     from lab.tools import browser as ui
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -65,6 +66,17 @@ def take(client, out_dir: Path) -> list[Path]:
             )
             page.wait_for_load_state("networkidle")
             written.append(_shot(page, out_dir / "mapped_task_list.png"))
+
+            ui.open_ui(page, ui.run_url(client.url, DAG_ID, RELOAD_RUN_ID), RELOAD_RUN_ID)
+            page.get_by_title("Show Graph", exact=False).first.click()
+            nodes = page.locator(".react-flow__node")
+            nodes.filter(has_text="Process partition").first.wait_for(state="visible")
+            graph = " ".join(nodes.all_inner_texts())
+            _require("Get date range" in graph, "the graph lacks the planning task")
+            _require(f"[{len(labels)}]" in " ".join(graph.split()), "the graph lacks the mapped count")
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(500)  # let the layout settle (fit to view)
+            written.append(_shot(page, out_dir / "dag_graph.png"))
 
         with ui.new_page(browser, viewport={"width": 1400, "height": 1250}) as page:
             dialog = ui.open_trigger_form(page, client.url, DAG_ID, display_name)

@@ -1,12 +1,15 @@
 """The demo DAG on the session's real Airflow: mapped runs, labels, the Parquet it writes."""
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
 
 from lab import lake
 from lab.client import AirflowError
+from lab.config import settings
 from lab.partitions import Partition
+from lab.venv import VENV_DUCKDB
 
 pytestmark = pytest.mark.airflow
 DAG_ID = "dynamic_task_mapping_demo"
@@ -42,6 +45,23 @@ def test_range_maps_one_instance_per_date(airflow):
         "several_files": {},
         "ok": True,
     }
+
+
+def test_each_partition_is_written_by_the_writer_inside_the_cached_venv(airflow):
+    run = airflow.trigger_and_wait(DAG_ID, THREE_DAYS, timeout=300, progress=False)
+    assert run["state"] == "success"
+    for i, day in enumerate(["2024-01-01", "2024-01-02", "2024-01-03"]):
+        written = airflow.xcom(DAG_ID, run["dag_run_id"], "process_partition", map_index=i)
+        assert written["duckdb"] == VENV_DUCKDB  # not the host's release
+        assert written["python"].startswith(str(settings().airflow_home / "venv-cache" / "venv-"))
+        # the statement that ran is the one the lab renders for that partition
+        staging = re.escape(str(lake.table_dir("events").parent / lake.STAGING / "events"))
+        ran = re.sub(
+            rf"TO '{staging}/\d+-[0-9a-f]{{32}}/out'",
+            "TO '<lake>/.staging/events/<pid>-<uuid>/out'",
+            written["sql"],
+        )
+        assert ran == lake.copy_statement(Partition(day), 120)
 
 
 def test_rerun_of_the_same_range_keeps_counts_and_files(airflow):
