@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LAB := $(BIN)/lab
 PYTEST_ARGS ?=
 
-.PHONY: help setup lab up down status logs lint fmt test test-unit test-celery notebooks reset chromium test-browser screenshots bench bench-reference
+.PHONY: help setup lab up down status logs check lint fmt test test-unit test-celery notebooks reset chromium test-browser screenshots bench bench-reference
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ status: setup  ## is the local Airflow healthy
 
 logs: setup  ## tail the scheduler log (make logs C=api-server for another component)
 	$(LAB) logs $(or $(C),scheduler)
+
+check: $(STAMP)  ## your progress: the lessons and exercises you completed (from your notebooks, Airflow, lake)
+	@$(LAB) check
 
 lint: $(STAMP)  ## ruff: lint (with Airflow 3 rules) and check formatting of lab/, dags/, tests/ and the notebooks
 	$(BIN)/ruff check .
@@ -69,10 +72,10 @@ test-browser: setup chromium  ## only the browser tests: JupyterLab and the Airf
 	$(BIN)/pytest -m browser tests/browser $(PYTEST_ARGS)
 
 screenshots: setup chromium  ## regenerate notebooks/img/*.png (docs pictures) from a real run on a throw-away local Airflow
-	$(BIN)/python -m lab.screenshots
+	$(BIN)/python -m lab.tools.screenshots
 
 notebooks: setup  ## re-execute the notebooks in place so their stored outputs stay current
-	$(BIN)/python -m lab.notebooks
+	$(BIN)/python -m lab.tools.notebooks
 
 PARAMS ?=
 bench: setup  ## time loop vs backfill vs mapping on the local Airflow into data/benchmarks/<UTC time>/ (PARAMS="-p partitions 32")

@@ -1,17 +1,16 @@
 """One DAG for the daily load and every date-range reload, mapped over date partitions.
 
 Shows:
-- Params with a trigger form: `mode` (daily | custom), `start_date`, `end_date`, `events_per_partition`;
-- a task that computes the partition list (daily mode uses `dag_run.run_after`: on Airflow 3 a
-  manual run has no `ds` / logical date);
+- Params with a trigger form: `mode` (daily | range), `start_date`, `end_date`, `events_per_partition`;
+- a task that computes the partition list with `lab.partitions.plan_run`, the planner every DAG
+  of the lab shares (daily mode: the day before `dag_run.run_after`, which every run has; on
+  Airflow 3 a run triggered through the API has no logical date, so no `ds`);
 - dynamic task mapping: `.partial()` for what every partition shares, `.expand()` over dates,
   so the scheduler runs the partitions in parallel, up to `[core] parallelism`;
 - `map_index_template` so each mapped instance is labelled "Partition: 2024-01-01" in the UI;
-- `@task.virtualenv` with a cached venv: the partition is written by a task whose Python
-  environment holds only duckdb (pinned to the lab's locked version).
-
-The partition itself is written by `lab.lake.write_partition`, the one implementation that
-every DAG of the lab shares.
+- `@task.virtualenv`: each partition is written in a cached virtualenv that holds only its own
+  duckdb release (`lab.venv`), inherits nothing from the worker, and runs the lab's one writer,
+  `lab.lake_writer.write_events_partition`, whose source is all it receives.
 """
 
 from __future__ import annotations
@@ -20,10 +19,10 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag, task
 
-from lab.config import settings
+from lab.lake import writer_arguments
+from lab.lake_writer import write_events_partition
+from lab.partitions import MIN_EVENTS_PER_PARTITION
 from lab.venv import partition_venv
-
-CFG = settings()
 
 
 @dag(
@@ -37,15 +36,15 @@ CFG = settings()
     params={
         "mode": Param(
             "daily",
-            enum=["daily", "custom"],
-            description="daily: yesterday's partition. custom: every date from start_date to end_date.",
+            enum=["daily", "range"],  # the planner's modes without a country
+            description="daily: yesterday's partition. range: every date from start_date to end_date.",
         ),
         "start_date": Param(
-            "2024-01-01", type="string", format="date", description="First date (custom mode)"
+            "2024-01-01", type="string", format="date", description="First date (range mode)"
         ),
-        "end_date": Param("2024-01-03", type="string", format="date", description="Last date (custom mode)"),
+        "end_date": Param("2024-01-03", type="string", format="date", description="Last date (range mode)"),
         "events_per_partition": Param(
-            1000, type="integer", minimum=1, description="Rows written per partition"
+            1000, type="integer", minimum=MIN_EVENTS_PER_PARTITION, description="Rows written per partition"
         ),
     },
 )
@@ -54,42 +53,25 @@ def dynamic_task_mapping_demo():
     def get_date_range(params: dict, dag_run=None) -> list[str]:
         from airflow.sdk import conf
 
-        from lab.partitions import check_events_per_partition, resolve_dates
+        from lab.partitions import plan_run
 
-        check_events_per_partition(params["events_per_partition"])
-        dates = resolve_dates(
-            params["mode"],
-            params["start_date"],
-            params["end_date"],
-            run_after=dag_run.run_after,
-            max_partitions=conf.getint("core", "max_map_length"),
-        )
+        partitions = plan_run(params, dag_run.run_after, max_partitions=conf.getint("core", "max_map_length"))
+        dates = [p.key for p in partitions]  # the JSON form of a date-only partition: "2024-01-01"
         print(f"{len(dates)} partition(s): {dates}")
         return dates
 
-    @task.virtualenv(
+    # The writer itself is the task: its source runs in the venv, which cannot import `lab`.
+    process_partition = task.virtualenv(
+        task_id="process_partition",
         task_display_name="Process partition",
-        # duckdb pinned to the locked version, venv cached under the Airflow home (lab/venv.py)
+        map_index_template="Partition: {{ task.op_kwargs['event_date'] }}",
         **partition_venv(),
-        map_index_template="Partition: {{ task.op_kwargs['date_str'] }}",
-    )
-    def process_partition(date_str: str, events_per_partition: int, lake_dir: str, repo_root: str) -> dict:
-        # Runs inside the cached virtualenv: only duckdb is installed there, so the lab's
-        # code is imported from the repository itself.
-        import sys
-
-        sys.path.insert(0, repo_root)
-        from lab.lake import write_partition
-
-        written = write_partition(date_str, events_per_partition, lake_dir=lake_dir)
-        print(f"wrote {written['rows']} events to {written['path']}")
-        return written
+    )(write_events_partition)
 
     process_partition.partial(
         events_per_partition="{{ params.events_per_partition }}",
-        lake_dir=str(CFG.lake_dir),
-        repo_root=str(CFG.repo_root),
-    ).expand(date_str=get_date_range())
+        **writer_arguments("events"),  # table_dir, staging_dir, countries: plain values
+    ).expand(event_date=get_date_range())
 
 
 dynamic_task_mapping_demo()

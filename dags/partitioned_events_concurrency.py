@@ -6,11 +6,13 @@ shows what that limit caps:
 
 - `concurrency_max_active_tis_per_dagrun`: the mapped task's `max_active_tis_per_dagrun=2`:
   at most 2 instances of this task run at once within one run;
-- `concurrency_max_active_tasks`: the DAG's `max_active_tasks=3`: at most 3 task instances of
-  this DAG run at once, whatever the task, over all its runs;
+- `concurrency_max_active_tasks`: the DAG's `max_active_tasks=3`: at most 3 task instances run
+  at once within one run of this DAG, whatever the task. Airflow 3 counts per DAG run, so two
+  runs at once may run 6 (lesson 06 shows it); Airflow 2 counted over all the DAG's runs;
 - `concurrency_pool`: the mapped task takes a slot of the pool `lab_partitions`; the pool's size
-  (set through the REST API, `lab.concurrency.set_pool`) caps every task in it, in any DAG.
-  A task whose pool does not exist is never scheduled: create the pool before triggering;
+  (set through the REST API: `lab.concurrency.trigger` sizes it before each run) caps every
+  task in it, in any DAG. A task whose pool does not exist is never scheduled: create the pool
+  before triggering;
 - `concurrency_parallelism`: no limit of its own; only `[core] parallelism` (LAB_PARALLELISM,
   8 by default), the cap on task instances running in the whole Airflow, holds it back.
 
@@ -25,7 +27,13 @@ from datetime import datetime
 from airflow.sdk import Param, dag, task
 
 from lab.concurrency import MAX_ACTIVE_TASKS, MAX_ACTIVE_TIS_PER_DAGRUN, POOL
-from lab.partitions import COUNTRY_TABLE, known_countries
+from lab.partitions import (
+    COUNTRY_TABLE,
+    LABEL_TEMPLATE,
+    MAX_LATENCY_S,
+    MIN_EVENTS_PER_PARTITION,
+    known_countries,
+)
 
 # control -> the one limit its DAG sets ("dag": on the DAG, "task": on the mapped task)
 LIMITS = {
@@ -54,8 +62,8 @@ def concurrency_dag(control: str, limits: dict):
                 items={"type": "string", "enum": list(known_countries())},
                 minItems=1,
             ),
-            "events_per_partition": Param(100, type="integer", minimum=1),
-            "latency_s": Param(1.0, type="number", minimum=0, maximum=600),
+            "events_per_partition": Param(100, type="integer", minimum=MIN_EVENTS_PER_PARTITION),
+            "latency_s": Param(1.0, type="number", minimum=0, maximum=MAX_LATENCY_S),
         },
         **limits.get("dag", {}),
     )
@@ -66,11 +74,14 @@ def concurrency_dag(control: str, limits: dict):
 
             from lab.partitions import plan_run
 
-            return plan_run({**params, "mode": "range"}, max_partitions=conf.getint("core", "max_map_length"))
+            partitions = plan_run(
+                {**params, "mode": "range"}, max_partitions=conf.getint("core", "max_map_length")
+            )
+            return [p.as_kwargs() for p in partitions]
 
         @task(
             task_display_name="Write partition",
-            map_index_template="{{ task.op_kwargs['event_date'] }} / {{ task.op_kwargs['country'] }}",
+            map_index_template=LABEL_TEMPLATE,
             **limits.get("task", {}),
         )
         def write_partition(

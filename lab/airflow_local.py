@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import psutil
 
 from lab import prepare_stamp, profiles
 from lab.config import Settings, settings
+from lab.processes import AUTH_MANAGER, STATE_FILE, port_in_use, signal_all, stop_all
 
 MARKER = "LAB_AIRFLOW_INSTANCE"
 AIRFLOW_SITE = Path(__file__).resolve().parent / "airflow_site"
@@ -41,7 +41,7 @@ class AirflowStartError(RuntimeError):
 
 @dataclass
 class Instance:
-    """What `up` started, as recorded in <airflow home>/lab-state.json (pids are also pgids)."""
+    """What `up` started, as recorded in <airflow home>/STATE_FILE (pids are also pgids)."""
 
     home: Path
     url: str
@@ -52,7 +52,7 @@ class Instance:
 
     @classmethod
     def load(cls, home: Path) -> Instance | None:
-        path = home / "lab-state.json"
+        path = home / STATE_FILE
         if not path.exists():
             return None
         try:
@@ -64,7 +64,7 @@ class Instance:
 
     def save(self) -> None:
         data = {**self.__dict__, "home": str(self.home)}
-        (self.home / "lab-state.json").write_text(json.dumps(data, indent=2))
+        (self.home / STATE_FILE).write_text(json.dumps(data, indent=2))
 
 
 def log_dir(cfg: Settings) -> Path:
@@ -103,9 +103,7 @@ def airflow_env(cfg: Settings | None = None, extra: dict[str, str] | None = None
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(cfg.parallelism),
-            "AIRFLOW__CORE__AUTH_MANAGER": (
-                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-            ),
+            "AIRFLOW__CORE__AUTH_MANAGER": AUTH_MANAGER,
             # No login on loopback: the API server only ever listens on 127.0.0.1.
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{cfg.airflow_home / 'airflow.db'}",
@@ -125,16 +123,6 @@ def airflow_env(cfg: Settings | None = None, extra: dict[str, str] | None = None
     )  # tuned, or Airflow's defaults
     env.update(extra or {})
     return env
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
 
 
 def health(url: str, timeout: float = 3.0) -> dict | None:
@@ -295,7 +283,7 @@ def up(
         down(cfg, quiet=quiet)
     elif existing:
         say("Found a stale state file from an Airflow that is gone: cleaning up")
-        (cfg.airflow_home / "lab-state.json").unlink(missing_ok=True)
+        (cfg.airflow_home / STATE_FILE).unlink(missing_ok=True)
 
     if port_in_use(cfg.port):
         raise AirflowStartError(
@@ -362,16 +350,13 @@ def down(cfg: Settings | None = None, *, grace: float = 20.0, quiet: bool = Fals
     procs = lab_processes(cfg.airflow_home)
     inst = Instance.load(cfg.airflow_home)
     leaders = [p for p in procs if inst and p.pid in inst.pids.values()]
-    _signal_all(leaders, signal.SIGTERM)
+    signal_all(leaders, signal.SIGTERM)
     psutil.wait_procs(leaders, timeout=grace)
-    rest = [p for p in lab_processes(cfg.airflow_home) if _alive(p)]
-    _signal_all(rest, signal.SIGTERM)
-    _, stubborn = psutil.wait_procs(rest, timeout=5)
     # Late children (a task that forked while we were stopping) are caught by the last sweep.
-    stubborn = [p for p in {*stubborn, *lab_processes(cfg.airflow_home)} if _alive(p)]
-    _signal_all(stubborn, signal.SIGKILL)
-    psutil.wait_procs(stubborn, timeout=5)
-    (cfg.airflow_home / "lab-state.json").unlink(missing_ok=True)
+    stubborn = stop_all(
+        lab_processes(cfg.airflow_home), grace=5, stragglers=lambda: lab_processes(cfg.airflow_home)
+    )
+    (cfg.airflow_home / STATE_FILE).unlink(missing_ok=True)
     if procs:
         say(
             f"Stopped {len(procs)} Airflow process(es)"
@@ -380,21 +365,6 @@ def down(cfg: Settings | None = None, *, grace: float = 20.0, quiet: bool = Fals
     else:
         say("No Airflow of this lab was running")
     return len(procs)
-
-
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def _signal_all(procs: list[psutil.Process], sig: int) -> None:
-    for proc in procs:
-        try:
-            proc.send_signal(sig)
-        except psutil.Error:
-            pass
 
 
 def run_airflow_cli(args: list[str], cfg: Settings | None = None) -> int:

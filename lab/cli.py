@@ -7,6 +7,7 @@ lab status             is it running and healthy, where, how much memory and CPU
 lab logs [component]   tail a component's log (scheduler, api-server, dag-processor, triggerer)
 lab jupyter            Airflow up, JupyterLab in the foreground; Ctrl-C stops both
 lab airflow ARGS...    the `airflow` CLI against the lab's Airflow home
+lab check              which lessons and exercises you have completed (your notebooks, Airflow, lake)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import psutil
 
 from lab import airflow_local, footprint, profiles
 from lab.config import settings
+from lab.processes import port_in_use
 
 
 def cmd_up(args) -> int:
@@ -105,7 +107,7 @@ def cmd_jupyter(args) -> int:
     except airflow_local.AirflowStartError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
-    if airflow_local.port_in_use(cfg.jupyter_port):
+    if port_in_use(cfg.jupyter_port):
         print(f"ERROR: port {cfg.jupyter_port} is taken: LAB_JUPYTER_PORT=8899 make lab", file=sys.stderr)
         if not already:
             airflow_local.down(cfg)
@@ -152,6 +154,15 @@ def cmd_airflow(args) -> int:
     return airflow_local.run_airflow_cli(args.args)
 
 
+def cmd_check(args) -> int:
+    """The participant's progress table; reads notebooks, Airflow and the lake, changes nothing."""
+    from lab.exercises import progress
+
+    rows = progress.collect()
+    print(progress.as_json(rows) if args.json else progress.table(rows).rstrip())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -181,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("airflow", help="the airflow CLI on the lab's home")
     p.add_argument("args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_airflow)
+    p = sub.add_parser("check", help="which lessons and exercises you have completed")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
     try:
         from lab import bench  # noqa: F401  (optional: the benchmark adds `lab bench`)
 

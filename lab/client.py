@@ -1,127 +1,71 @@
-"""A small client for Airflow 3's REST API (/api/v2): trigger, wait, backfill, task instances as DataFrames.
+"""Airflow 3's REST API (/api/v2) as the lab's operations: trigger, wait, backfill, read task instances.
 
-A thin httpx wrapper rather than the generated `apache-airflow-client`: the lab needs a dozen
-calls, wants pandas out, and should read like the REST docs a participant can look up.
-Works against the lab's local Airflow (no login on loopback) or any Airflow given by
-LAB_AIRFLOW_URL plus LAB_AIRFLOW_TOKEN or LAB_AIRFLOW_USERNAME / LAB_AIRFLOW_PASSWORD.
+    from lab.client import Airflow, AirflowError
+    af = Airflow()                         # the lab's Airflow (LAB_* settings), or Airflow(url=...)
+    run = af.trigger_and_wait("dynamic_task_mapping_demo", {"mode": "daily"})
+
+A thin layer rather than the generated `apache-airflow-client`: the lab needs a few dozen
+calls, wants pandas out, and should read like the REST docs a participant can look up. How a
+request travels (login, errors, paging, sending again what a busy SQLite refused) is
+`lab.transport`'s job; this module says what the lab asks Airflow to do.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import date, datetime
 
-import httpx
 import pandas as pd
 
-from lab.config import Settings, settings
+from lab.config import Settings
+from lab.transport import AirflowError, Transport
+
+__all__ = ["TERMINAL_RUN_STATES", "Airflow", "AirflowError", "RunTimeout", "tis_frame"]
 
 TERMINAL_RUN_STATES = {"success", "failed"}
 FINISHED_TI_STATES = {"success", "failed", "skipped", "upstream_failed", "removed"}
 TI_TIME_COLUMNS = ["queued_when", "scheduled_when", "start_date", "end_date"]
-
-
-class AirflowError(RuntimeError):
-    """The API refused a call, or a run did not finish as asked; the message has Airflow's reason."""
-
-    def __init__(self, message: str, status_code: int | None = None):
-        super().__init__(message)
-        self.status_code = status_code  # the HTTP status when the API refused the call
+# The task-instance columns the lessons read, first and in this order (the API sends more).
+TI_COLUMNS = [
+    *("dag_run_id", "task_id", "task_display_name", "map_index", "rendered_map_index", "state"),
+    *("try_number", "hostname", *TI_TIME_COLUMNS, "duration"),
+]
 
 
 class RunTimeout(AirflowError):
     """A run was still going when the wait ran out."""
 
 
-def retry_when_locked(call, attempts: int = 10, pause_s: float = 0.5, max_pause_s: float = 5.0):
-    """Call `call()` again while the API answers 503 (SQLite busy); other errors go straight up.
-
-    Airflow answers 503 "Database is locked" to a backfill it could not create on SQLite under
-    concurrent writes, after rolling it back, so that the caller can try again. The writes come
-    in bursts (the DAG processor rewrites every parsed DAG every `min_file_process_interval`,
-    for several seconds on 2 cores), so the pauses grow: over 20 s in all by default.
-    """
-    for attempt in range(1, attempts + 1):
-        try:
-            return call()
-        except AirflowError as exc:
-            if exc.status_code != 503 or attempt == attempts:
-                raise
-            time.sleep(min(pause_s * attempt, max_pause_s))
-    raise ValueError(f"attempts must be at least 1, not {attempts}")
-
-
 class Airflow:
-    def __init__(self, url: str | None = None, cfg: Settings | None = None, timeout: float = 30.0):
-        self.cfg = cfg or settings()
-        self.url = (url or self.cfg.url).rstrip("/")
-        self.http = httpx.Client(base_url=f"{self.url}/api/v2", timeout=timeout, headers=self._auth_headers())
+    """The lab's operations on one Airflow; `transport` (default: from the LAB_* settings) carries them."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        cfg: Settings | None = None,
+        timeout: float = 30.0,
+        transport: Transport | None = None,
+    ):
+        self.api = transport or Transport(url, cfg, timeout)
+        self.cfg = self.api.cfg
+        self.url = self.api.url
 
     def __repr__(self) -> str:
         return f"Airflow({self.url!r})"
 
-    @property
-    def ui_url(self) -> str:
-        return self.url
-
-    def _auth_headers(self) -> dict[str, str]:
-        if self.cfg.token:
-            return {"Authorization": f"Bearer {self.cfg.token}"}
-        if self.cfg.username and self.cfg.password:
-            response = httpx.post(
-                f"{self.url}/auth/token",
-                json={"username": self.cfg.username, "password": self.cfg.password},
-                timeout=30,
-            )
-            if response.status_code >= 300:
-                raise AirflowError(f"login to {self.url} as {self.cfg.username} failed: {response.text}")
-            return {"Authorization": f"Bearer {response.json()['access_token']}"}
-        return {}  # the lab's local Airflow: simple auth manager with all_admins on loopback
-
-    # ------------------------------------------------------------------ plumbing
-
     def request(self, method: str, path: str, **kwargs) -> dict:
-        # A busy laptop (SQLite locked by the scheduler, two cores shared) can stall the API for a
-        # while: reads are retried, writes are not (a POST that timed out may still have happened).
-        attempts = 3 if method == "GET" else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                response = self.http.request(method, path, **kwargs)
-                break
-            except httpx.ConnectError as exc:
-                raise AirflowError(
-                    f"cannot reach Airflow at {self.url} ({exc}). Is it running? Try `lab status`."
-                ) from exc
-            except httpx.TimeoutException as exc:
-                if attempt == attempts:
-                    raise AirflowError(
-                        f"{method} {path}: no answer from Airflow at {self.url} after {attempts} tries "
-                        f"({type(exc).__name__}). Is the machine overloaded? Try `lab status`."
-                    ) from exc
-        if response.status_code >= 300:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            raise AirflowError(
-                f"{method} {path} -> {response.status_code}: {detail}", status_code=response.status_code
-            )
-        return response.json() if response.content else {}
+        """One raw API call (`path` below /api/v2), for what the operations below do not cover.
 
-    def _paged(self, path: str, key: str, params: dict | None = None, page: int = 100) -> list[dict]:
-        items, offset = [], 0
-        while True:
-            data = self.request("GET", path, params={**(params or {}), "limit": page, "offset": offset})
-            items.extend(data[key])
-            offset += page
-            if offset >= data.get("total_entries", 0) or not data[key]:
-                return items
+        The lessons use it to show a REST call as the docs spell it; `kwargs` are the transport's.
+        """
+        return self.api.request(method, path, **kwargs)
 
     # ------------------------------------------------------------------ DAGs
 
     def dag(self, dag_id: str) -> dict:
-        return self.request("GET", f"/dags/{dag_id}")
+        return self.api.request("GET", f"/dags/{dag_id}")
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict:
         """Wait until the dag-processor has parsed `dag_id`; surface its import error if it has one."""
@@ -142,10 +86,10 @@ class Airflow:
             time.sleep(1)
 
     def import_errors(self) -> dict[str, str]:
-        return {e["filename"]: e["stack_trace"] for e in self._paged("/importErrors", "import_errors")}
+        return {e["filename"]: e["stack_trace"] for e in self.api.paged("/importErrors", "import_errors")}
 
     def set_paused(self, dag_id: str, paused: bool) -> dict:
-        return self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
+        return self.api.request("PATCH", f"/dags/{dag_id}", json={"is_paused": paused}, idempotent=True)
 
     def unpause(self, dag_id: str) -> dict:
         return self.set_paused(dag_id, False)
@@ -155,7 +99,7 @@ class Airflow:
         """Keep the scheduler away from the DAG's runs inside the block; unpause it on the way out.
 
         The scheduler neither starts nor schedules runs of a paused DAG, so what the block
-        creates (and Airflow may delete again, see `create_backfill`) is not in use yet.
+        creates (and Airflow may delete again, see `backfill`) is not in use yet.
         """
         self.set_paused(dag_id, True)
         try:
@@ -166,22 +110,54 @@ class Airflow:
     # ------------------------------------------------------------------ runs
 
     def trigger(
-        self, dag_id: str, conf: dict | None = None, run_id: str | None = None, unpause: bool = True
+        self,
+        dag_id: str,
+        conf: dict | None = None,
+        run_id: str | None = None,
+        unpause: bool = True,
+        on_send: Callable[[], None] | None = None,
     ) -> dict:
-        """Start a manual run (no logical date, as the UI's trigger button does) and return it."""
+        """Start a manual run (no logical date, as the UI's trigger button does) and return it.
+
+        With a `run_id` the request is safe to send again when its answer is lost: a repeat
+        that finds the run created (409) by the earlier try, with this conf, returns that run.
+        `on_send` is the transport's (called before each try of the creating request).
+        """
         self.wait_for_dag(dag_id)
         if unpause:
             self.unpause(dag_id)
         body: dict = {"logical_date": None, "conf": conf or {}}
         if run_id:
             body["dag_run_id"] = run_id
-        return self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)
+        path = f"/dags/{dag_id}/dagRuns"
+        try:
+            return self.api.request("POST", path, json=body, idempotent=bool(run_id), on_send=on_send)
+        except AirflowError as exc:
+            if exc.status_code != 409 or not run_id:
+                raise
+            if exc.attempts > 1:
+                existing = self.run(dag_id, run_id)
+                if existing.get("conf") == body["conf"]:
+                    return existing
+            raise AirflowError(
+                f"DAG {dag_id} already has a run {run_id!r}: pick another run id, or delete that run",
+                status_code=409,
+                attempts=exc.attempts,
+            ) from exc
 
     def run(self, dag_id: str, run_id: str) -> dict:
-        return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+        return self.api.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
 
     def runs(self, dag_id: str, **filters) -> pd.DataFrame:
-        return pd.DataFrame(self._paged(f"/dags/{dag_id}/dagRuns", "dag_runs", filters))
+        return pd.DataFrame(self.api.paged(f"/dags/{dag_id}/dagRuns", "dag_runs", filters))
+
+    def delete_run(self, dag_id: str, run_id: str) -> None:
+        """Delete a run with its task instances and XComs (a repeat after a lost answer finds it gone)."""
+        try:
+            self.api.request("DELETE", f"/dags/{dag_id}/dagRuns/{run_id}", idempotent=True)
+        except AirflowError as exc:
+            if exc.status_code != 404 or exc.attempts == 1:
+                raise
 
     def wait(
         self, dag_id: str, run_id: str, timeout: float = 300.0, progress: bool = True, poll: float = 1.0
@@ -192,7 +168,7 @@ class Airflow:
         try:
             while True:
                 run = self.run(dag_id, run_id)
-                tis = self.request(
+                tis = self.api.request(
                     "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000}
                 )
                 states = [ti["state"] for ti in tis["task_instances"]]
@@ -214,43 +190,50 @@ class Airflow:
         run = self.trigger(dag_id, conf, run_id=kwargs.pop("run_id", None))
         return self.wait(dag_id, run["dag_run_id"], timeout=timeout, **kwargs)
 
+    def dag_url(self, dag_id: str) -> str:
+        """Where the DAG is in the Airflow UI."""
+        return f"{self.url}/dags/{dag_id}"
+
     def run_url(self, dag_id: str, run_id: str) -> str:
         """Where the run is in the Airflow UI."""
-        return f"{self.url}/dags/{dag_id}/runs/{run_id}"
+        return f"{self.dag_url(dag_id)}/runs/{run_id}"
 
     # ------------------------------------------------------------------ task instances
 
     def task_instances(self, dag_id: str, run_id: str = "~", **filters) -> pd.DataFrame:
         """Task instances, mapped ones included, one row each, times as UTC timestamps."""
-        rows = self._paged(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", "task_instances", filters)
-        return tis_frame(rows)
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+        return tis_frame(self.api.paged(path, "task_instances", filters))
 
     def clear(self, dag_id: str, run_id: str, task_id: str, map_indexes: list[int] | None = None) -> dict:
         """Clear (re-run) one task, or some mapped instances of it, in one run."""
         target = [[task_id, i] for i in map_indexes] if map_indexes is not None else [task_id]
-        return self.request(
-            "POST",
-            f"/dags/{dag_id}/clearTaskInstances",
-            json={
-                "dry_run": False,
-                "dag_run_id": run_id,
-                "task_ids": target,
-                "only_failed": False,
-                "reset_dag_runs": True,
-            },
-        )
+        body = {"dag_run_id": run_id, "task_ids": target, "only_failed": False, "reset_dag_runs": True}
+        return self.api.request("POST", f"/dags/{dag_id}/clearTaskInstances", json={**body, "dry_run": False})
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, key: str = "return_value"):
-        """What a task instance pushed to XCom (by default its return value), as JSON-decoded Python."""
-        data = self.request(
+    def xcom(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int = -1,
+        key: str = "return_value",
+        deserialize: bool = False,
+    ):
+        """What a task instance pushed to XCom (by default its return value), as JSON-decoded Python.
+
+        `deserialize=True` has Airflow turn the stored value back into the object the task
+        returned (through the XCom backend) before sending it. A missing entry is a 404 `AirflowError`.
+        """
+        data = self.api.request(
             "GET",
             f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
-            params={"map_index": map_index},
+            params={"map_index": map_index, **({"deserialize": True} if deserialize else {})},
         )
         return data.get("value")
 
     def _log_entries(self, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> list:
-        data = self.request(
+        data = self.api.request(
             "GET",
             f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
             params={"map_index": map_index},
@@ -283,16 +266,16 @@ class Airflow:
 
     def pool(self, name: str) -> dict:
         """A pool with its slots and how many of them are running, queued, open."""
-        return self.request("GET", f"/pools/{name}")
+        return self.api.request("GET", f"/pools/{name}")
 
     def set_pool(self, name: str, slots: int, description: str = "") -> dict:
         """Create the pool `name` with `slots` slots, or resize it if it exists (takes effect at once)."""
         try:
             current = self.pool(name)
         except AirflowError as exc:
-            if "404" not in str(exc):
+            if exc.status_code != 404:
                 raise
-            return self.request(
+            return self.api.request(
                 "POST", "/pools", json={"name": name, "slots": slots, "description": description}
             )
         # The API validates a whole pool, but update_mask makes it change only slots and description.
@@ -302,26 +285,17 @@ class Airflow:
             "description": description,
             "include_deferred": current["include_deferred"],
         }
-        return self.request(
-            "PATCH", f"/pools/{name}", params={"update_mask": ["slots", "description"]}, json=body
+        return self.api.request(
+            "PATCH",
+            f"/pools/{name}",
+            params={"update_mask": ["slots", "description"]},
+            json=body,
+            idempotent=True,
         )
 
     # ------------------------------------------------------------------ backfills
 
-    def backfill(self, dag_id: str, from_date, to_date, attempts: int = 10, **options) -> dict:
-        """Ask the scheduler for one run per schedule interval in [from_date, to_date] (Airflow 3 backfill).
-
-        The runs are created while the DAG is paused (see `create_backfill`), retried while
-        Airflow answers 503, and the DAG is unpaused once they exist: the scheduler does not run
-        a paused DAG's backfill. `options` are `create_backfill`'s.
-        """
-        self.wait_for_dag(dag_id)
-        with self.paused(dag_id):
-            return retry_when_locked(
-                lambda: self.create_backfill(dag_id, from_date, to_date, **options), attempts
-            )
-
-    def create_backfill(
+    def backfill(
         self,
         dag_id: str,
         from_date: date | datetime | str,
@@ -329,14 +303,18 @@ class Airflow:
         max_active_runs: int = 1,
         conf: dict | None = None,
         reprocess_behavior: str = "completed",
+        on_send: Callable[[], None] | None = None,
     ) -> dict:
-        """One POST /backfills; call it inside `paused(dag_id)`, under `retry_when_locked`.
+        """Ask the scheduler for one run per schedule interval in [from_date, to_date] (Airflow 3 backfill).
 
-        On SQLite, creating the runs can collide with the scheduler's writes. Airflow then answers
-        503 "Database is locked" after deleting the runs it had created, so the caller can retry.
-        Were the DAG unpaused, the scheduler could already be scheduling those runs, and on
-        Airflow 3.3 the deletion under its feet crashes the scheduler (seen in the benchmark).
+        The runs are created while the DAG is paused, and the DAG is unpaused once they exist
+        (the scheduler does not run a paused DAG's backfill). On SQLite, creating them can
+        collide with the scheduler's writes: Airflow then answers 503 "Database is locked" after
+        deleting the runs it had created, and the transport sends the request again. Were the DAG
+        unpaused, the scheduler could already be scheduling those runs, and on Airflow 3.3 the
+        deletion under its feet crashes the scheduler. `on_send` is the transport's.
         """
+        self.wait_for_dag(dag_id)
         body = {
             "dag_id": dag_id,
             "from_date": _iso(from_date),
@@ -346,39 +324,27 @@ class Airflow:
             "reprocess_behavior": reprocess_behavior,
             "max_active_runs": max_active_runs,
         }
-        return self.request("POST", "/backfills", json=body)
+        with self.paused(dag_id):
+            return self.api.request("POST", "/backfills", json=body, on_send=on_send)
 
-    def backfill_runs(self, dag_id: str, backfill_id: int) -> pd.DataFrame:
-        runs = self.runs(dag_id, run_type="backfill")
-        if runs.empty:
-            return runs
-        return (
-            runs[runs["run_id"].notna()].reset_index(drop=True)
-            if "backfill_id" not in runs
-            else runs[runs["backfill_id"] == backfill_id].reset_index(drop=True)
-        )
+    def backfills(self, dag_id: str) -> list[dict]:
+        """Every backfill of a DAG; an active one has `completed_at` None."""
+        return self.api.paged("/backfills", "backfills", {"dag_id": dag_id})
 
-    def wait_backfill(
-        self, dag_id: str, backfill_id: int, expected_runs: int, timeout: float = 600.0, progress: bool = True
-    ) -> pd.DataFrame:
-        """Wait until every run of a backfill has finished; return the runs."""
-        bar = _progress(f"backfill {backfill_id} of {dag_id}", progress, total=expected_runs)
-        deadline = time.monotonic() + timeout
+    def complete_backfill(self, backfill_id: int) -> dict | None:
+        """Mark a backfill complete now; returns it, or None when it was complete already.
+
+        Through the cancel endpoint, which fails the backfill's runs that are still queued: call
+        it once every run has finished, when nothing is left to cancel. The scheduler would mark
+        it complete by itself, but only on its next check (every 30 s), and a DAG has at most one
+        active backfill.
+        """
         try:
-            while True:
-                runs = self.backfill_runs(dag_id, backfill_id)
-                done = int(runs["state"].isin(TERMINAL_RUN_STATES).sum()) if len(runs) else 0
-                bar.n = done
-                bar.refresh()
-                if len(runs) >= expected_runs and done == len(runs):
-                    return runs
-                if time.monotonic() > deadline:
-                    raise RunTimeout(
-                        f"backfill {backfill_id}: {done}/{expected_runs} runs finished after {timeout:.0f} s"
-                    )
-                time.sleep(1)
-        finally:
-            bar.close()
+            return self.api.request("PUT", f"/backfills/{backfill_id}/cancel", idempotent=True)
+        except AirflowError as exc:
+            if exc.status_code != 409:  # 409: already completed
+                raise
+            return None
 
 
 def _log_line(entry) -> str:
@@ -393,23 +359,11 @@ def _log_line(entry) -> str:
 
 def tis_frame(rows: list[dict]) -> pd.DataFrame:
     """Task instances as a DataFrame with the columns the lessons use, times parsed, sorted."""
-    columns = [
-        "dag_run_id",
-        "task_id",
-        "task_display_name",
-        "map_index",
-        "rendered_map_index",
-        "state",
-        "try_number",
-        "hostname",
-        *TI_TIME_COLUMNS,
-        "duration",
-    ]
     df = pd.DataFrame(rows)
-    for col in columns:
+    for col in TI_COLUMNS:
         if col not in df:
             df[col] = None
-    df = df[columns + [c for c in df.columns if c not in columns]]
+    df = df[TI_COLUMNS + [c for c in df.columns if c not in TI_COLUMNS]]
     for col in TI_TIME_COLUMNS:
         df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601")
     return df.sort_values(["dag_run_id", "task_id", "map_index"]).reset_index(drop=True)
@@ -426,7 +380,7 @@ def _iso(value: date | datetime | str) -> str:
     return value
 
 
-def _progress(desc: str, enabled: bool, total: int = 1):
+def _progress(desc: str, enabled: bool):
     import warnings
 
     from tqdm import TqdmWarning
@@ -437,4 +391,4 @@ def _progress(desc: str, enabled: bool, total: int = 1):
         warnings.simplefilter("ignore", TqdmWarning)
         from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
+    return tqdm(total=1, desc=desc, disable=not enabled, leave=False)

@@ -46,11 +46,6 @@ class Settings:
     token: str | None
 
     @property
-    def events_dir(self) -> Path:
-        """Root of the hive-partitioned events table: events/event_date=YYYY-MM-DD/..."""
-        return self.lake_dir / "events"
-
-    @property
     def is_managed(self) -> bool:
         """True when the lab runs the Airflow it talks to (not an external LAB_AIRFLOW_URL)."""
         return "LAB_AIRFLOW_URL" not in os.environ

@@ -1,8 +1,8 @@
 """The lake: write one partition of events with DuckDB, atomically; read and validate what is there.
 
-This is the one implementation of "process a partition" that every DAG of the lab calls, the
-demo's `@task.virtualenv` included, so it imports only the standard library, duckdb and
-`lab.partitions` / `lab.config`.
+`write_partition` is "process a partition" for every DAG of the lab: it checks its input with
+`lab.partitions.Partition` and runs `lab.lake_writer.write_events_partition`, the one writer,
+which the demo's `@task.virtualenv` also runs on its own inside its virtualenv.
 
 Why not just `COPY ... (PARTITION_BY ..., OVERWRITE)`? DuckDB's OVERWRITE empties the whole
 target directory (every other partition with it). OVERWRITE_OR_IGNORE overwrites files of the
@@ -19,23 +19,20 @@ write.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import errno
 import hashlib
-import os
 import shutil
-import time
-import uuid
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from lab.config import settings
-from lab.partitions import check_country, check_events_per_partition, known_countries, parse_date
+from lab.lake_writer import write_events_partition
+from lab.partitions import Partition, check_events_per_partition, check_latency_s, known_countries
 
-EVENT_TYPES = ("page_view", "click", "add_to_cart", "purchase")
+if TYPE_CHECKING:
+    import duckdb
+
 STAGING = ".staging"  # under the lake root, outside every table: readers never glob it
 
 
@@ -47,6 +44,8 @@ def table_dir(table: str = "events", lake_dir: str | Path | None = None) -> Path
 
 def connect() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection for the lab: no progress bar (it garbles notebooks and logs)."""
+    import duckdb  # here, not at the top: DAG files import this module and pay for it in every task
+
     con = duckdb.connect()
     # In a Jupyter kernel without ipywidgets the bar is off already, and DuckDB refuses any SET of it.
     ((on,),) = con.execute("SELECT current_setting('enable_progress_bar')").fetchall()
@@ -59,95 +58,22 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def events_sql(event_date: date, country: str | None, rows: int) -> str:
-    """SELECT of `rows` pseudo-random events for one partition, built from validated values only.
+def events_sql(partition: Partition, events_per_partition: int) -> str:
+    """The SELECT of one partition's events, exactly as `write_partition` runs it (nothing is written)."""
+    return write_events_partition(**_writer_args(partition, events_per_partition), dry_run=True)["select_sql"]
 
-    "Random" values come from hashes of one string per (partition, row number, column): they
-    look random, but a re-run writes byte-for-byte the same rows, so a reload is truly
-    idempotent. (Hashing one concatenated string, not `hash(i, col, key)`: DuckDB combines
-    the hashes of several arguments so that every day got a reshuffle of the same counts.)
+
+def copy_statement(partition: Partition, events_per_partition: int, table: str = "events") -> str:
+    """The `COPY ... TO ... (FORMAT parquet, PARTITION_BY (...))` that writing this partition runs.
+
+    Rendered by the writer itself (a dry run), so a lesson shows the statement that really runs,
+    with the lake's location written `<lake>` (each write's staging directory is its own).
     """
-    key = _sql_str(f"{event_date.isoformat()}|{country or '*'}")
-    if country is not None:
-        country_expr = _sql_str(country)
-    else:  # a date-only partition holds events from every known country
-        codes = ", ".join(_sql_str(c) for c in known_countries())
-        country_expr = f"[{codes}][1 + (hash(concat_ws('|', {key}, i::VARCHAR, 'country')) % {len(known_countries())})::INTEGER]"
-    types = ", ".join(_sql_str(t) for t in EVENT_TYPES)
-    return f"""
-        SELECT
-            md5(concat_ws('|', {key}, i::VARCHAR)) AS event_id,
-            DATE '{event_date.isoformat()}' AS event_date,
-            {country_expr} AS country,
-            [{types}][1 + (hash(concat_ws('|', {key}, i::VARCHAR, 'type')) % {len(EVENT_TYPES)})::INTEGER] AS event_type,
-            (hash(concat_ws('|', {key}, i::VARCHAR, 'user')) % 100000)::BIGINT AS user_id,
-            round((hash(concat_ws('|', {key}, i::VARCHAR, 'amount')) % 100000) / 100.0, 2)::DOUBLE AS amount,
-            DATE '{event_date.isoformat()}'
-                + to_seconds((hash(concat_ws('|', {key}, i::VARCHAR, 'ts')) % 86400)::BIGINT) AS event_ts
-        FROM range({int(rows)}) AS t(i)
-    """
-
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two directories (Linux renameat2 RENAME_EXCHANGE). False where unsupported."""
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    if not hasattr(libc, "renameat2"):
-        return False
-    rc = libc.renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-    if rc == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def _swap_in(staged: Path, target: Path) -> None:
-    """Put `staged` where `target` is; the old target ends up at `staged` (to be deleted)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.exists():
-        try:
-            os.rename(staged, target)
-            staged.mkdir()  # keep the contract: `staged` exists afterwards, empty
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                raise
-            # Another writer created the partition in between: replace its version atomically.
-    if not _exchange(staged, target):
-        # Fallback for filesystems without RENAME_EXCHANGE: two renames, a tiny window
-        # in which the partition is missing (never half-written).
-        old = staged.with_name(staged.name + ".old")
-        os.rename(target, old)
-        os.rename(staged, target)
-        os.rename(old, staged)
-
-
-def _sweep_staging(root: Path) -> None:
-    """Delete staging directories left by writers that died (their pid is gone)."""
-    if not root.exists():
-        return
-    for entry in root.iterdir():
-        pid = entry.name.split("-", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(entry, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    args = {
+        **_writer_args(partition, events_per_partition, table),
+        "staging_dir": f"<lake>/{STAGING}/{table}",
+    }
+    return write_events_partition(**args, dry_run=True)["sql"]
 
 
 def partition_dir(
@@ -156,60 +82,68 @@ def partition_dir(
     table: str = "events",
     lake_dir: str | Path | None = None,
 ) -> Path:
-    day = parse_date(event_date, "event_date")
-    path = table_dir(table, lake_dir) / f"event_date={day.isoformat()}"
-    return path / f"country={check_country(country)}" if country is not None else path
+    """The directory of one partition in the lake (validated: an impossible date never becomes a path)."""
+    return table_dir(table, lake_dir) / Partition(event_date, country).path
+
+
+def writer_arguments(table: str = "events", lake_dir: str | Path | None = None) -> dict:
+    """What every date-only partition of `table` passes to `write_events_partition`, as plain values.
+
+    Where the table and its staging area are, and the country codes its events draw from: the
+    `.partial()` of a task that runs the writer as is, such as the demo's `@task.virtualenv`.
+    """
+    root = Path(lake_dir or settings().lake_dir)
+    return {
+        "table_dir": str(table_dir(table, root)),
+        # Inside the lake (one filesystem: the swap is a rename), outside every table (never read).
+        "staging_dir": str(root / STAGING / table),
+        # A date-only partition's events get their country from the reference list.
+        "countries": list(known_countries()),
+    }
+
+
+def _writer_args(
+    partition: Partition,
+    events_per_partition: int,
+    table: str = "events",
+    lake_dir: str | Path | None = None,
+    latency_s: float = 0.0,
+) -> dict:
+    """The plain arguments of `write_events_partition` for one partition of a table in the lake."""
+    shared = writer_arguments(table, lake_dir)
+    return {
+        "event_date": partition.event_date.isoformat(),
+        "events_per_partition": check_events_per_partition(events_per_partition),
+        "table_dir": shared["table_dir"],
+        "staging_dir": shared["staging_dir"],
+        "country": partition.country,
+        "countries": None if partition.country else shared["countries"],
+        "latency_s": check_latency_s(latency_s),
+    }
 
 
 def write_partition(
     event_date: str | date,
-    rows: int,
+    events_per_partition: int,
     country: str | None = None,
     *,
     table: str = "events",
     lake_dir: str | Path | None = None,
     latency_s: float = 0.0,
 ) -> dict:
-    """Write (or replace) one partition of `rows` events and return what was written.
+    """Write (or replace) one partition of `events_per_partition` events and return what was written.
 
-    `latency_s` stands for waiting on a remote warehouse: it is a plain sleep, so that the
-    benchmark can model I/O-bound work without a warehouse.
+    Validates with `Partition` (a date that does not exist, an unknown country) and hands the
+    plain values to `lab.lake_writer.write_events_partition`, the one writer every DAG uses.
+    `latency_s` stands for waiting on a remote warehouse: a plain sleep, so that the benchmark
+    can model I/O-bound work without a warehouse.
     """
-    started = time.perf_counter()
-    day = parse_date(event_date, "event_date")
-    rows = check_events_per_partition(rows)
-    target = partition_dir(day, country, table, lake_dir)
-    root = Path(lake_dir or settings().lake_dir)
-    staging_root = root / STAGING / table
-    staging_root.mkdir(parents=True, exist_ok=True)
-    _sweep_staging(staging_root)
-    staging = staging_root / f"{os.getpid()}-{uuid.uuid4().hex}"
-    staging.mkdir()
-    try:
-        if latency_s > 0:
-            time.sleep(latency_s)
-        keys = "event_date, country" if country is not None else "event_date"
-        con = connect()
-        try:
-            con.execute(
-                f"COPY ({events_sql(day, country, rows)}) TO {_sql_str(str(staging / 'out'))} "
-                f"(FORMAT parquet, PARTITION_BY ({keys}))"
-            )
-        finally:
-            con.close()
-        staged = staging / "out" / target.relative_to(table_dir(table, lake_dir))
-        files = sorted(p.name for p in staged.iterdir())
-        _swap_in(staged, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return {
-        "event_date": day.isoformat(),
-        "country": country,
-        "rows": rows,
-        "files": files,
-        "path": str(target),
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    partition = Partition(event_date, country)
+    written = write_events_partition(
+        **_writer_args(partition, events_per_partition, table, lake_dir, latency_s)
+    )
+    assert written["partition"] == partition.path, (written["partition"], partition.path)
+    return written
 
 
 # ---------------------------------------------------------------- reading and checking
@@ -225,22 +159,29 @@ def has_data(table: str = "events", lake_dir: str | Path | None = None) -> bool:
     return any(table_dir(table, lake_dir).glob("**/*.parquet"))
 
 
-def partition_counts(table: str = "events", lake_dir: str | Path | None = None):
-    """Rows per partition as a DataFrame (empty when the table has no data yet)."""
+def partition_counts(table: str = "events", lake_dir: str | Path | None = None, files: bool = False):
+    """Rows per partition (the path relative to the table) as a DataFrame, empty when there is no data.
+
+    With `files=True`, also how many Parquet files hold them. A table with a broken file
+    raises DuckDB's error: every query over it fails, this one too.
+    """
     import pandas as pd
 
+    columns = ["partition", "rows", "files"] if files else ["partition", "rows"]
     if not has_data(table, lake_dir):
-        return pd.DataFrame(columns=["partition", "rows"])
+        return pd.DataFrame(columns=columns)
+    base = table_dir(table, lake_dir)
     con = connect()
     try:
-        df = con.sql(
-            f"SELECT regexp_replace(parse_dirpath(filename), '^.*/{table}/', '') AS partition, count(*) AS rows "
-            f"FROM read_parquet({_sql_str(str(table_dir(table, lake_dir) / '**' / '*.parquet'))}, "
-            f"hive_partitioning = true, filename = true) GROUP BY ALL ORDER BY partition"
+        df = con.execute(
+            "SELECT parse_dirpath(filename) AS dir, count(*) AS rows, count(DISTINCT filename) AS files "
+            "FROM read_parquet(?, hive_partitioning = true, filename = true) GROUP BY ALL ORDER BY dir",
+            [str(base / "**" / "*.parquet")],
         ).df()
     finally:
         con.close()
-    return df
+    df["partition"] = [str(Path(d).relative_to(base)) for d in df["dir"]]
+    return df.sort_values("partition", ignore_index=True)[columns]
 
 
 def partition_files(table: str = "events", lake_dir: str | Path | None = None) -> dict[str, list[str]]:
@@ -266,20 +207,24 @@ def checksums(table: str = "events", lake_dir: str | Path | None = None) -> dict
 
 
 def validate(
-    expected: list[str], rows_per_partition: int, table: str = "events", lake_dir: str | Path | None = None
+    expected: Iterable[Partition | str],
+    events_per_partition: int,
+    table: str = "events",
+    lake_dir: str | Path | None = None,
 ) -> dict:
     """Compare the lake with what a run should have written.
 
-    `expected` holds partition paths relative to the table, such as 'event_date=2024-01-01' or
-    'event_date=2024-01-01/country=DE'. Returns the lists of problems, all empty when valid.
+    `expected` holds `Partition`s or their paths relative to the table, such as
+    'event_date=2024-01-01/country=DE'. Returns the problems, keyed by path; all empty when valid.
     """
+    paths = [p.path if isinstance(p, Partition) else Partition.from_path(p).path for p in expected]
     counts = partition_counts(table, lake_dir)
     found = dict(zip(counts["partition"], counts["rows"], strict=False)) if len(counts) else {}
     files = partition_files(table, lake_dir)
     report = {
-        "missing": sorted(p for p in expected if p not in found),
-        "wrong_counts": {p: int(found[p]) for p in expected if p in found and found[p] != rows_per_partition},
-        "several_files": {p: files[p] for p in expected if len(files.get(p, [])) > 1},
+        "missing": sorted(p for p in paths if p not in found),
+        "wrong_counts": {p: int(found[p]) for p in paths if p in found and found[p] != events_per_partition},
+        "several_files": {p: files[p] for p in paths if len(files.get(p, [])) > 1},
     }
     report["ok"] = not any(report.values())
     return report
@@ -341,9 +286,13 @@ def country_grid(table: str = "events_by_country", lake_dir: str | Path | None =
     counts = partition_counts(table, lake_dir)
     if counts.empty:
         return pd.DataFrame()
-    keys = counts["partition"].str.extract(r"^event_date=(?P<event_date>[^/]+)/country=(?P<country>[^/]+)$")
-    grid = pd.concat([keys, counts["rows"]], axis=1).pivot(
-        index="event_date", columns="country", values="rows"
-    )
+    partitions = [Partition.from_path(path) for path in counts["partition"]]
+    grid = pd.DataFrame(
+        {
+            "event_date": [p.event_date.isoformat() for p in partitions],
+            "country": [p.country for p in partitions],
+            "rows": counts["rows"],
+        }
+    ).pivot(index="event_date", columns="country", values="rows")
     grid.columns.name = None
     return grid.fillna(0).astype(int)

@@ -25,8 +25,9 @@ import sys
 import time
 from pathlib import Path
 
+from lab import lake
 from lab.lake import _sql_str, connect, events_sql
-from lab.partitions import check_country, check_events_per_partition, parse_date
+from lab.partitions import Partition
 
 OPTIONS = {
     "OVERWRITE": "OVERWRITE",
@@ -35,25 +36,50 @@ OPTIONS = {
 }
 
 
-def copy_sql(table_dir: Path, event_date: str, country: str, rows: int, option: str) -> str:
+def copy_sql(table_dir: Path, event_date: str, country: str, events_per_partition: int, option: str) -> str:
     if option not in OPTIONS:
         raise ValueError(f"option must be one of {', '.join(OPTIONS)}, got {option!r}")
-    day, code, rows = (
-        parse_date(event_date, "event_date"),
-        check_country(country),
-        check_events_per_partition(rows),
-    )
+    partition = Partition(event_date, country)
     return (
-        f"COPY ({events_sql(day, code, rows)}) TO {_sql_str(str(table_dir))} "
-        f"(FORMAT parquet, PARTITION_BY (event_date, country), {OPTIONS[option]})"
+        f"COPY ({events_sql(partition, events_per_partition)}) TO {_sql_str(str(table_dir))} "
+        f"(FORMAT parquet, PARTITION_BY ({', '.join(partition.columns)}), {OPTIONS[option]})"
     )
 
 
-def naive_copy(table_dir: str | Path, event_date: str, country: str, rows: int, option: str) -> None:
+def compare_copy(partition: Partition, events_per_partition: int, table: str) -> dict[str, str]:
+    """The lab's COPY next to the naive one, for a lesson: the SELECT they share, then each statement
+    with that SELECT written `<the SELECT>`, so only what differs (the target and its options) remains.
+
+    Both are rendered by the code that runs them (`lab.lake.copy_statement`, a dry run of the
+    lab's writer, and `copy_sql` here), with the lake written `<lake>`.
+    """
+    select = events_sql(partition, events_per_partition)
+    statements = {
+        "lab": lake.copy_statement(partition, events_per_partition, table),
+        "naive": copy_sql(
+            Path("<lake>") / table,
+            partition.event_date.isoformat(),
+            partition.country,
+            events_per_partition,
+            "OVERWRITE_OR_IGNORE",
+        ),
+    }
+    for name, sql in statements.items():
+        if select not in sql:
+            raise RuntimeError(f"the {name} COPY does not run the lab's SELECT of {partition.key}")
+    return {
+        "SELECT": select,
+        **{name: sql.replace(select, "<the SELECT>") for name, sql in statements.items()},
+    }
+
+
+def naive_copy(
+    table_dir: str | Path, event_date: str, country: str, events_per_partition: int, option: str
+) -> None:
     """Write one partition straight into `table_dir` with DuckDB's COPY and `option`."""
     con = connect()
     try:
-        con.execute(copy_sql(Path(table_dir), event_date, country, rows, option))
+        con.execute(copy_sql(Path(table_dir), event_date, country, events_per_partition, option))
     finally:
         con.close()
 
@@ -62,7 +88,7 @@ def naive_copy_killed(
     table_dir: str | Path,
     event_date: str,
     country: str,
-    rows: int,
+    events_per_partition: int,
     option: str = "OVERWRITE_OR_IGNORE",
     after_bytes: int = 2_000_000,
     timeout: float = 120.0,
@@ -72,19 +98,14 @@ def naive_copy_killed(
     Returns the size of the file it left behind.
     """
     table_dir = Path(table_dir)
-    target = (
-        table_dir
-        / f"event_date={parse_date(event_date).isoformat()}"
-        / f"country={check_country(country)}"
-        / "data_0.parquet"
-    )
+    target = table_dir / Partition(event_date, country).path / "data_0.parquet"
     before = target.stat().st_mtime_ns if target.exists() else None
     code = (
         "import sys; from lab.naive_overwrite import naive_copy; "
         "naive_copy(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(table_dir), event_date, country, str(rows), option],
+        [sys.executable, "-c", code, str(table_dir), event_date, country, str(events_per_partition), option],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
     )
     deadline = time.monotonic() + timeout
@@ -100,7 +121,7 @@ def naive_copy_killed(
             time.sleep(0.02)
         else:
             raise RuntimeError(
-                "the COPY finished (or never started) before it could be killed: use more rows"
+                "the COPY finished (or never started) before it could be killed: use more events_per_partition"
             )
     finally:
         proc.wait()
@@ -108,19 +129,13 @@ def naive_copy_killed(
 
 
 def table_health(table_dir: str | Path):
-    """Rows per partition of a scratch table, or the error any query on it now gets."""
+    """Rows and files per partition of a scratch table, or the error any query on it now gets."""
     import duckdb
 
     table_dir = Path(table_dir)
-    con = connect()
     try:
-        return con.sql(
-            f"SELECT 'event_date=' || event_date || '/country=' || country AS partition, count(*) AS rows, "
-            f"count(DISTINCT filename) AS files "
-            f"FROM read_parquet({_sql_str(str(table_dir / '**' / '*.parquet'))}, hive_partitioning = true, "
-            f"filename = true) GROUP BY ALL ORDER BY partition"
-        ).df()
+        return lake.partition_counts(table_dir.name, table_dir.parent, files=True)
     except duckdb.Error as exc:
-        return f"{type(exc).__name__}: {str(exc).replace(str(table_dir) + os.sep, '')}"
-    finally:
-        con.close()
+        # The first line says what broke; the lines after it only quote the query.
+        message = str(exc).splitlines()[0].replace(str(table_dir) + os.sep, "")
+        return f"{type(exc).__name__}: {message}"

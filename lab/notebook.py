@@ -1,12 +1,19 @@
-"""What a notebook cell needs: a running Airflow, a client, and DAG code shown next to the prose.
+"""What a notebook cell needs: a running Airflow, a client, and the real code shown next to the prose.
 
-from lab.notebook import start, show_file
+from lab.notebook import start, show_file, show_sql, terminal
 af = start()            # the local Airflow, started if needed (or LAB_AIRFLOW_URL's)
 show_file("dags/dynamic_task_mapping_demo.py")
+show_sql(lake.copy_statement(Partition("2024-01-01"), 100))
+terminal("lab airflow dags list")   # a `lab` command line, as typed in a terminal
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 from lab import airflow_local
@@ -22,23 +29,49 @@ def start(timeout: float = 300.0) -> Airflow:
     return Airflow(cfg=cfg)
 
 
-def relative(path: str | Path) -> str:
-    """A path as the repo sees it: notebooks never print machine-specific absolute paths."""
-    path = Path(path)
-    cfg = settings()
-    for base, label in ((cfg.lake_dir, "data/lake"), (cfg.repo_root, ".")):
-        try:
-            return str(Path(label) / path.resolve().relative_to(base.resolve()))
-        except ValueError:
-            continue
-    return str(path)
-
-
-def show_file(path: str | Path, lines: tuple[int, int] | None = None, language: str = "python"):
-    """Display a repository file (or some of its lines) as highlighted code."""
+def show_file(path: str | Path, language: str = "python"):
+    """Display a repository file as highlighted code: the lesson shows the file that runs."""
     from IPython.display import Markdown
 
     text = (settings().repo_root / path).read_text()
-    if lines:
-        text = "\n".join(text.splitlines()[lines[0] - 1 : lines[1]])
     return Markdown(f"`{path}`\n```{language}\n{text}\n```")
+
+
+def show_sql(sql: str):
+    """Display SQL the lab runs (rendered by the code that runs it) as highlighted code."""
+    from IPython.display import Markdown
+
+    return Markdown(f"```sql\n{sql}\n```")
+
+
+def terminal(command: str, timeout: float = 600.0) -> str:
+    """Run a `lab ...` command line as if typed in a terminal at the repository's root.
+
+    Prints the command and its standard output (paths inside the repository shown relative to
+    it, as `./...`), and returns the output as it was. Its standard error is left out unless the
+    command fails, which raises with its tail. Only the lab's own CLI: `lab airflow ...` is the
+    `airflow` CLI against the lab's Airflow home.
+    """
+    argv = shlex.split(command)
+    if not argv or argv[0] != "lab":
+        raise ValueError(f"only `lab ...` commands run here, got {command!r}")
+    program = Path(sys.executable).parent / "lab"  # this environment's, as `make` runs it
+    # A kernel asks child processes for colours (FORCE_COLOR ...): plain text is what a cell can show.
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE", "CLICOLOR")}
+    done = subprocess.run(
+        [str(program), *argv[1:]],
+        cwd=settings().repo_root,
+        env={**env, "NO_COLOR": "1", "TERM": "dumb"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    print(f"$ {command}")
+    if done.returncode != 0:
+        raise RuntimeError(f"`{command}` failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    out = _ANSI.sub("", done.stdout)
+    print(out.rstrip().replace(str(settings().repo_root), "."))
+    return out
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")

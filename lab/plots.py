@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.patches import Patch
 
 from lab.timeline import assign_lanes
 
@@ -16,12 +17,14 @@ def gantt(
     ax=None,
     t0: pd.Timestamp | None = None,
     colours: dict | None = None,
+    text: str | None = None,
 ):
     """One bar per task instance, on the lane (slot) it ran in; x = seconds since the first start.
 
     `label` names the column that colours and labels the bars (a partition, a task id ...).
     `t0`, when given, is where x = 0 is instead (e.g. the moment the run was triggered);
-    `colours` (label -> colour) keeps colours the same across several charts.
+    `colours` (label -> colour) keeps colours the same across several charts; `text`, when
+    given, names another column to write on the bars (colour by run, text the partition).
     """
     laned = assign_lanes(tis)
     if ax is None:
@@ -37,7 +40,8 @@ def gantt(
     palette = plt.get_cmap("tab20")
     own = {name: palette(i % 20) for i, name in enumerate(dict.fromkeys(labels))}
     colours = {**own, **(colours or {})}
-    for row, name in zip(laned.itertuples(), labels, strict=False):
+    texts = labels if text is None else laned[text].fillna(laned["task_id"]).astype(str)
+    for row, name, words in zip(laned.itertuples(), labels, texts, strict=False):
         start = (row.start_date - t0).total_seconds()
         width = max((row.end_date - row.start_date).total_seconds(), 0.05)
         ax.barh(row.lane, width, left=start, color=colours[name], edgecolor="black", linewidth=0.4)
@@ -45,7 +49,7 @@ def gantt(
             ax.text(
                 start + width / 2,
                 row.lane,
-                name.replace("Partition: ", ""),
+                words.replace("Partition: ", ""),
                 ha="center",
                 va="center",
                 fontsize=7,
@@ -56,6 +60,30 @@ def gantt(
     ax.set_xlabel("seconds since the trigger" if since_trigger else "seconds since the first task started")
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
+def runs_gantt(tis: pd.DataFrame, by: str = "run", title: str = "", ax=None):
+    """Task instances of several runs on one timeline: one colour per `by` value (with a legend),
+    each bar labelled with its partition, or the first word of its task id ("plan") when unmapped."""
+    names = list(dict.fromkeys(tis[by].astype(str)))
+    palette = plt.get_cmap("tab10")
+    colours = {name: palette(i % 10) for i, name in enumerate(names)}
+    words = tis["rendered_map_index"].fillna(tis["task_id"].str.split("_").str[0])
+    ax = gantt(
+        tis.assign(**{by: tis[by].astype(str), "_text": words}),
+        label=by,
+        colours=colours,
+        title=title,
+        ax=ax,
+        text="_text",
+    )
+    ax.legend(
+        handles=[Patch(color=colours[name], label=name) for name in names],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+        fontsize=8,
+    )
     return ax
 
 

@@ -21,12 +21,30 @@ def max_concurrency(tis: pd.DataFrame) -> int:
         events.append((row.start_date, 1))
         events.append((row.end_date, -1))
     running = peak = 0
-    for _, delta in sorted(
-        events, key=lambda e: (e[0], e[1])
-    ):  # an end sorts before a start at the same instant
+    # (time, -1) sorts before (time, +1): an instance ending as another starts does not overlap it.
+    for _, delta in sorted(events):
         running += delta
         peak = max(peak, running)
     return peak
+
+
+def max_concurrency_by(tis: pd.DataFrame, column: str) -> pd.Series:
+    """The peak of `max_concurrency` within each group of `column` (e.g. per run), in order of appearance."""
+    groups = list(dict.fromkeys(tis[column]))
+    return pd.Series({group: max_concurrency(tis[tis[column] == group]) for group in groups}, dtype=int)
+
+
+def spans(tis: pd.DataFrame, column: str) -> pd.DataFrame:
+    """For each group of `column`: its first start and its last end (a run's span, from its task instances)."""
+    ran = _ran(tis)
+    return ran.groupby(column, sort=False).agg(
+        first_start=("start_date", "min"), last_end=("end_date", "max")
+    )
+
+
+def overlaps(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two spans (rows of `spans`) ran at the same time at some moment."""
+    return a["first_start"] < b["last_end"] and b["first_start"] < a["last_end"]
 
 
 def assign_lanes(tis: pd.DataFrame) -> pd.DataFrame:

@@ -10,19 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 
 import pytest
 
 from lab import airflow_local
 from lab.client import Airflow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from lab.processes import free_port
 
 
 def _needs_airflow(item: pytest.Item) -> bool:

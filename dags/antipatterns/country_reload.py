@@ -64,7 +64,7 @@ def antipattern_country_reload():
             started = datetime.now(UTC)
             written = write_partition(day, rows, country=country, table=TABLE, latency_s=params["latency_s"])
             ended = datetime.now(UTC)
-            partition = f"event_date={day}/country={country}"
+            partition = written["partition"]
             print(f"{partition}: {written['rows']} rows in {(ended - started).total_seconds():.2f} s")
             processed.append(
                 {

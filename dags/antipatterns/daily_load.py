@@ -51,7 +51,7 @@ def antipattern_daily_load():
             started = datetime.now(UTC)
             written = write_partition(day, rows, table=TABLE, latency_s=LATENCY_S)
             ended = datetime.now(UTC)
-            partition = f"event_date={day}"
+            partition = written["partition"]
             print(f"{partition}: {written['rows']} rows in {(ended - started).total_seconds():.2f} s")
             processed.append(
                 {

@@ -59,7 +59,7 @@ def antipattern_date_range_reload():
             started = datetime.now(UTC)
             written = write_partition(day, rows, table=TABLE, latency_s=params["latency_s"])
             ended = datetime.now(UTC)
-            partition = f"event_date={day}"
+            partition = written["partition"]
             print(f"{partition}: {written['rows']} rows in {(ended - started).total_seconds():.2f} s")
             processed.append(
                 {

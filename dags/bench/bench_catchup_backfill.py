@@ -17,7 +17,8 @@ import time
 
 from airflow.sdk import dag, task
 
-from lab.bench.workload import POOL, STRATEGIES, WINDOW_END_AT, WINDOW_START_AT, report, work_params
+from lab.bench.strategies import STRATEGIES
+from lab.bench.workload import POOL, WINDOW_END_AT, WINDOW_START_AT, report, work_params
 
 STRATEGY = STRATEGIES["catchup_backfill"]
 
@@ -44,7 +45,11 @@ def bench_catchup_backfill():
         from lab.lake import write_partition
 
         return report(
-            [write_partition(ds, params["rows"], table=STRATEGY.table, latency_s=params["latency_s"])],
+            [
+                write_partition(
+                    ds, params["events_per_partition"], table=STRATEGY.table, latency_s=params["latency_s"]
+                )
+            ],
             entered,
         )
 

@@ -5,8 +5,8 @@ API server) whatever it does. When one partition's work is small next to that ov
 mapping over ceil(N / k) chunks of k partitions, each written in a loop, wins over one
 instance per partition; when the work is large, smaller chunks keep more slots busy.
 
-Triggered by `lab.bench` with conf {start_date, end_date, rows, latency_s, chunk_size};
-writes the lake table `bench_chunked_mapping` through `lab.lake.write_partition`.
+Triggered by `lab.bench` with conf {start_date, end_date, events_per_partition, latency_s,
+chunk_size}; writes the lake table `bench_chunked_mapping` through `lab.lake.write_partition`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag, task
 
-from lab.bench.workload import POOL, STRATEGIES, chunks, partition_dates, range_params, report
+from lab.bench.strategies import STRATEGIES
+from lab.bench.workload import POOL, chunks, partition_dates, range_params, report
 
 STRATEGY = STRATEGIES["chunked_mapping"]
 
@@ -51,7 +52,9 @@ def bench_chunked_mapping():
         written = []
         for day in days:
             written.append(
-                write_partition(day, params["rows"], table=STRATEGY.table, latency_s=params["latency_s"])
+                write_partition(
+                    day, params["events_per_partition"], table=STRATEGY.table, latency_s=params["latency_s"]
+                )
             )
         return report(written, entered)
 

@@ -5,8 +5,8 @@ that the scheduler runs side by side. They all run in the pool `lab_bench`, whos
 cap how many run at once (`max_active_tis_per_dagrun` would do the same per run, but it is
 fixed when this file is parsed; a pool's size can be changed between runs).
 
-Triggered by `lab.bench` with conf {start_date, end_date, rows, latency_s}; writes the lake
-table `bench_dynamic_mapping` through `lab.lake.write_partition`.
+Triggered by `lab.bench` with conf {start_date, end_date, events_per_partition, latency_s};
+writes the lake table `bench_dynamic_mapping` through `lab.lake.write_partition`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from datetime import datetime
 
 from airflow.sdk import dag, task
 
-from lab.bench.workload import POOL, STRATEGIES, partition_dates, range_params, report
+from lab.bench.strategies import STRATEGIES
+from lab.bench.workload import POOL, partition_dates, range_params, report
 
 STRATEGY = STRATEGIES["dynamic_mapping"]
 
@@ -47,7 +48,11 @@ def bench_dynamic_mapping():
         from lab.lake import write_partition
 
         return report(
-            [write_partition(day, params["rows"], table=STRATEGY.table, latency_s=params["latency_s"])],
+            [
+                write_partition(
+                    day, params["events_per_partition"], table=STRATEGY.table, latency_s=params["latency_s"]
+                )
+            ],
             entered,
         )
 

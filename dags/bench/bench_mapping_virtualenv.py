@@ -8,7 +8,7 @@ Two DAGs from one definition, to price the virtualenv per task:
 
 Inside the venv only duckdb is installed, so the lab's code is imported from the repository,
 and the partition is written by the same `lab.lake.write_partition` as every other strategy.
-Triggered by `lab.bench` with conf {start_date, end_date, rows, latency_s}.
+Triggered by `lab.bench` with conf {start_date, end_date, events_per_partition, latency_s}.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from pathlib import Path
 
 from airflow.sdk import dag, task
 
-from lab.bench.workload import POOL, STRATEGIES, partition_dates, range_params
+from lab.bench.strategies import STRATEGIES
+from lab.bench.workload import POOL, partition_dates, range_params
 from lab.config import settings
 
 CFG = settings()
@@ -40,7 +41,7 @@ def mapping_virtualenv_dag(strategy_name: str, venv_cache_path: str | None, disp
         params=range_params(),
         default_args={"pool": POOL},
         max_active_tasks=256,  # the pool is the cap, not the DAG's default of 16
-        render_template_as_native_obj=True,  # "{{ params.rows }}" renders as a number
+        render_template_as_native_obj=True,  # "{{ params.events_per_partition }}" renders as a number
         tags=["lab", "benchmark"],
     )
     def bench_mapping_virtualenv():
@@ -57,7 +58,7 @@ def mapping_virtualenv_dag(strategy_name: str, venv_cache_path: str | None, disp
             multiple_outputs=False,  # one XCom; `-> dict` alone would also push each key as its own XCom
         )
         def process_partition(
-            day: str, rows: int, latency_s: float, table: str, lake_dir: str, repo_root: str
+            day: str, events_per_partition: int, latency_s: float, table: str, lake_dir: str, repo_root: str
         ) -> dict:
             import sys
             import time
@@ -67,11 +68,13 @@ def mapping_virtualenv_dag(strategy_name: str, venv_cache_path: str | None, disp
             from lab.bench.workload import report
             from lab.lake import write_partition
 
-            written = write_partition(day, rows, table=table, lake_dir=lake_dir, latency_s=latency_s)
+            written = write_partition(
+                day, events_per_partition, table=table, lake_dir=lake_dir, latency_s=latency_s
+            )
             return report([written], entered)
 
         process_partition.partial(
-            rows="{{ params.rows }}",
+            events_per_partition="{{ params.events_per_partition }}",
             latency_s="{{ params.latency_s }}",
             table=strategy.table,
             lake_dir=str(CFG.lake_dir),

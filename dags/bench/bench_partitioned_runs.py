@@ -18,7 +18,8 @@ import time
 
 from airflow.sdk import CronPartitionTimetable, dag, task
 
-from lab.bench.workload import POOL, STRATEGIES, WINDOW_END_AT, WINDOW_START_AT, report, work_params
+from lab.bench.strategies import STRATEGIES
+from lab.bench.workload import POOL, WINDOW_END_AT, WINDOW_START_AT, report, work_params
 
 STRATEGY = STRATEGIES["partitioned_runs"]
 
@@ -46,7 +47,11 @@ def bench_partitioned_runs():
 
         day = dag_run.partition_key  # "2024-01-01": the timetable's key_format
         return report(
-            [write_partition(day, params["rows"], table=STRATEGY.table, latency_s=params["latency_s"])],
+            [
+                write_partition(
+                    day, params["events_per_partition"], table=STRATEGY.table, latency_s=params["latency_s"]
+                )
+            ],
             entered,
         )
 

@@ -4,8 +4,9 @@ The anti-pattern the lab replaces: however many slots Airflow has, the partition
 in series inside one task, so the run takes about N x (time per partition), and a failure
 on partition 15 of 16 means re-running all 16.
 
-Triggered by `lab.bench` with conf {start_date, end_date, rows, latency_s}; writes the lake
-table `bench_sequential_loop` through `lab.lake.write_partition`, like every strategy.
+Triggered by `lab.bench` with conf {start_date, end_date, events_per_partition, latency_s};
+writes the lake table `bench_sequential_loop` through `lab.lake.write_partition`, like every
+strategy.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from datetime import datetime
 
 from airflow.sdk import dag, task
 
-from lab.bench.workload import POOL, STRATEGIES, partition_dates, range_params, report
+from lab.bench.strategies import STRATEGIES
+from lab.bench.workload import POOL, partition_dates, range_params, report
 
 STRATEGY = STRATEGIES["sequential_loop"]
 
@@ -42,7 +44,9 @@ def bench_sequential_loop():
         written = []
         for day in partition_dates(params):
             written.append(
-                write_partition(day, params["rows"], table=STRATEGY.table, latency_s=params["latency_s"])
+                write_partition(
+                    day, params["events_per_partition"], table=STRATEGY.table, latency_s=params["latency_s"]
+                )
             )
         return report(written, entered)
 

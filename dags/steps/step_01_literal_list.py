@@ -13,7 +13,7 @@ from __future__ import annotations
 from airflow.sdk import dag, task
 
 TABLE = "step_01"
-ROWS = 100
+EVENTS_PER_PARTITION = 100
 
 
 @dag(dag_id="step_01_literal_list", schedule=None, tags=["lab", "steps"])
@@ -22,8 +22,8 @@ def step_01_literal_list():
     def process_partition(date_str: str) -> dict:
         from lab.lake import write_partition
 
-        written = write_partition(date_str, ROWS, table=TABLE)
-        return {"partition": f"event_date={date_str}", "rows": written["rows"]}
+        written = write_partition(date_str, EVENTS_PER_PARTITION, table=TABLE)
+        return {"partition": written["partition"], "rows": written["rows"]}
 
     process_partition.expand(date_str=["2024-01-01", "2024-01-02", "2024-01-03"])
 

@@ -27,7 +27,7 @@ def step_03_partial():
         from lab.lake import write_partition
 
         written = write_partition(date_str, events_per_partition, table=table)
-        return {"partition": f"event_date={date_str}", "rows": written["rows"]}
+        return {"partition": written["partition"], "rows": written["rows"]}
 
     process_partition.partial(events_per_partition=25, table="step_03").expand(date_str=get_dates())
 

@@ -28,7 +28,7 @@ def step_04_cross_product():
         from lab.lake import write_partition
 
         written = write_partition(date_str, events_per_partition, country=country, table=TABLE)
-        return {"partition": f"event_date={date_str}/country={country}", "rows": written["rows"]}
+        return {"partition": written["partition"], "rows": written["rows"]}
 
     process_partition.partial(events_per_partition=40).expand(
         date_str=get_dates(), country=["DE", "FR", "NL"]

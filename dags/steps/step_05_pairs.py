@@ -17,7 +17,7 @@ from __future__ import annotations
 from airflow.sdk import dag, task
 
 TABLE = "step_05"
-ROWS = 30
+EVENTS_PER_PARTITION = 30
 
 
 @dag(dag_id="step_05_pairs", schedule=None, tags=["lab", "steps"])
@@ -34,8 +34,8 @@ def step_05_pairs():
     def write_pair(date_str: str, country: str) -> dict:
         from lab.lake import write_partition
 
-        written = write_partition(date_str, ROWS, country=country, table=TABLE)
-        return {"partition": f"event_date={date_str}/country={country}", "rows": written["rows"]}
+        written = write_partition(date_str, EVENTS_PER_PARTITION, country=country, table=TABLE)
+        return {"partition": written["partition"], "rows": written["rows"]}
 
     @task
     def get_dates() -> list[str]:
@@ -48,6 +48,7 @@ def step_05_pairs():
     @task
     def count_rows(pair: tuple[str, str]) -> dict:
         from lab.lake import connect, partition_dir
+        from lab.partitions import Partition
 
         date_str, country = pair
         files = str(partition_dir(date_str, country, table=TABLE) / "*.parquet")
@@ -56,7 +57,7 @@ def step_05_pairs():
             (rows,) = con.execute("SELECT count(*) FROM read_parquet(?)", [files]).fetchone()
         finally:
             con.close()
-        return {"partition": f"event_date={date_str}/country={country}", "rows": rows}
+        return {"partition": Partition(date_str, country).path, "rows": rows}
 
     written = write_pair.expand_kwargs(get_pairs())
     counted = count_rows.expand(pair=get_dates().zip(get_countries()))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from airflow.sdk import dag, task
 
 TABLE = "step_06"
-ROWS = 100
+EVENTS_PER_PARTITION = 100
 
 
 @dag(dag_id="step_06_empty_input", schedule=None, tags=["lab", "steps"])
@@ -27,8 +27,8 @@ def step_06_empty_input():
     def process_partition(date_str: str) -> dict:
         from lab.lake import write_partition
 
-        written = write_partition(date_str, ROWS, table=TABLE)
-        return {"partition": f"event_date={date_str}", "rows": written["rows"]}
+        written = write_partition(date_str, EVENTS_PER_PARTITION, table=TABLE)
+        return {"partition": written["partition"], "rows": written["rows"]}
 
     @task(trigger_rule="none_failed")
     def report() -> str:

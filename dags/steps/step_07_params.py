@@ -38,7 +38,7 @@ def step_07_params():
         from lab.lake import write_partition
 
         written = write_partition(date_str, events_per_partition, table="step_07")
-        return {"partition": f"event_date={date_str}", "rows": written["rows"]}
+        return {"partition": written["partition"], "rows": written["rows"]}
 
     process_partition.partial(events_per_partition="{{ params.events_per_partition }}").expand(
         date_str=get_dates()

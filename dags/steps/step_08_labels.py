@@ -14,7 +14,7 @@ from __future__ import annotations
 from airflow.sdk import dag, task
 
 TABLE = "step_08"
-ROWS = 100
+EVENTS_PER_PARTITION = 100
 
 
 @dag(
@@ -37,8 +37,8 @@ def step_08_labels():
     def process_partition(date_str: str) -> dict:
         from lab.lake import write_partition
 
-        written = write_partition(date_str, ROWS, table=TABLE)
-        return {"partition": f"event_date={date_str}", "rows": written["rows"]}
+        written = write_partition(date_str, EVENTS_PER_PARTITION, table=TABLE)
+        return {"partition": written["partition"], "rows": written["rows"]}
 
     process_partition.expand(date_str=get_dates())
 

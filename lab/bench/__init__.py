@@ -1,12 +1,18 @@
 """The strategy benchmark: the same partitions, the same work, the same cap P, timed on a real Airflow.
 
-    lab.bench.workload   what the benchmark DAGs (dags/bench/) share: strategies, Params, pool
-    lab.bench.metrics    makespan, overhead, speedup, efficiency from recorded task-instance timelines
-    lab.bench.runner     run the trials on the local Airflow, verify each output, save the results
-    lab.bench.cli        `lab bench` / `make bench`: execute notebooks/04_compare_strategies.ipynb with papermill
+    lab.bench.strategies  the strategies: one `Strategy` entry per DAG in dags/bench/ (how it is started, ...)
+    lab.bench.workload    what the benchmark DAGs share: Params, pool, date window, the task's report
+    lab.bench.config      the parameters (notebook 04's, `lab bench -p`), validated, and the plan of trials
+    lab.bench.probes      the machine, the software versions, the local Airflow's capacity, t_partition
+    lab.bench.runner      the trial loop on the local Airflow (through lab.client)
+    lab.bench.verify      what a trial must have written before its timing counts; task-instance labels
+    lab.bench.metrics     makespan, overhead, speedup, efficiency from recorded task-instance timelines
+    lab.bench.results     the results of a run: summaries, headline, files (save, load)
+    lab.bench.cli         `lab bench` / `make bench`: execute notebooks/04_compare_strategies.ipynb with papermill
 
 This package's __init__ stays import-free: DAG files and the virtualenv task import
-`lab.bench.workload`, which must not pull pandas or the REST client in with it.
+`lab.bench.strategies` and `lab.bench.workload`, which must not pull pandas or the REST
+client in with them.
 """
 
 

@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 NOTEBOOK = "04_compare_strategies.ipynb"
-# The README's reference run (issue: partitions=16, parallelism=8, latency_s=2, rows=10000).
+# The README's reference run: 16 partitions of 2 s waiting and 10 000 events each, P = 8.
 REFERENCE = {
     "partitions": 16,
-    "rows": 10_000,
+    "events_per_partition": 10_000,
     "latency_s": 2.0,
     "parallelism": 8,
     "chunk_size": 4,
@@ -110,7 +110,7 @@ def cmd_bench(args) -> int:
 
 def _check_params(params: dict) -> None:
     """Refuse bad parameters before Airflow starts: the same validation the notebook applies."""
-    from lab.bench.runner import BenchConfig, BenchConfigError
+    from lab.bench.config import BenchConfig, BenchConfigError
 
     known = {f for f in BenchConfig.__dataclass_fields__}
     unknown = sorted(set(params) - known)
@@ -165,7 +165,8 @@ def readme_section(results: dict, summary, chart: str | None) -> str:
         f"Reference run of {results['started_at'][:10]} on {m['cpu_model']}, {m['cores_logical']} logical cores, "
         f"{m['memory_gib']} GiB (load average {m['load_average'][0]} at the start, "
         f"{m.get('load_average_end', ['?'])[0]} at the end); Airflow {v['apache-airflow']}, LocalExecutor, "
-        f"DuckDB {v['duckdb']}. Parameters: partitions={p['partitions']}, rows={p['rows']}, "
+        f"DuckDB {v['duckdb']}. Parameters: partitions={p['partitions']}, "
+        f"events_per_partition={p['events_per_partition']}, "
         f"latency_s={p['latency_s']:g}, parallelism={p['parallelism']}, chunk_size={p['chunk_size']}, "
         f"repeats={p['repeats']} (medians; min and max over the repeats). "
         f"t_partition (one partition in-process) = {results['t_partition_s']:.2f} s.",
@@ -191,7 +192,7 @@ def update_readme(out: Path, repo_root: Path | None = None) -> int:
     """Copy the chart of a saved run to docs/benchmark/ and rewrite the README's results section."""
     import pandas as pd
 
-    from lab.bench.runner import load
+    from lab.bench.results import load
     from lab.config import REPO_ROOT
 
     root = repo_root or REPO_ROOT

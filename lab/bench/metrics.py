@@ -22,9 +22,8 @@ import math
 
 import pandas as pd
 
+from lab.bench.strategies import BACKFILL_BASELINE, BASELINE
 from lab.timeline import max_concurrency
-
-BASELINE = "sequential_loop"
 
 
 def ideal_seconds(partitions: int, parallelism: int, t_partition: float) -> float:
@@ -94,7 +93,7 @@ def trial_order(strategies: list[str], repeats: int) -> list[tuple[int, str]]:
     return order
 
 
-SPEEDUP_COLUMNS = {BASELINE: "speedup_vs_sequential", "catchup_backfill": "speedup_vs_backfill"}
+SPEEDUP_COLUMNS = {BASELINE: "speedup_vs_sequential", BACKFILL_BASELINE: "speedup_vs_backfill"}
 
 
 def summarize(trials: pd.DataFrame, baselines: dict[str, str] = SPEEDUP_COLUMNS) -> pd.DataFrame:
@@ -142,7 +141,7 @@ def sweep_summary(trials: pd.DataFrame, strategies: list[str]) -> pd.DataFrame:
     good = trials[trials["verified"]]
     base = good.loc[good["strategy"] == BASELINE, "makespan_s"]
     if base.empty:
-        raise ValueError("the sweep needs verified sequential_loop trials as its baseline")
+        raise ValueError(f"the sweep needs verified {BASELINE} trials as its baseline")
     base_median = base.median()
     rows = []
     for (strategy, parallelism), group in good[good["strategy"].isin(strategies)].groupby(

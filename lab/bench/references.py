@@ -1,7 +1,7 @@
 """The floors to measure orchestration against: the same no-op partitions without a scheduler.
 
 - `inprocess_reference`: `lab.lake.write_partition` called in this process, one partition after
-  another, first call excluded (`lab.bench.runner.measure_partition`, today's t_partition);
+  another, first call excluded (`lab.bench.probes.measure_partition`, today's t_partition);
 - `dag_test_reference`: the benchmark's dynamic_mapping DAG run by `dag.test()`, which runs the
   tasks one at a time inside its own process, through the in-process Execution API: Airflow's
   task machinery without scheduler, executor, fork or HTTP. Its task instances are taken apart
@@ -23,8 +23,9 @@ import pandas as pd
 
 from lab import airflow_local
 from lab.bench import overhead
-from lab.bench.runner import BenchConfig, measure_partition
-from lab.bench.workload import STRATEGIES
+from lab.bench.config import BenchConfig
+from lab.bench.probes import measure_partition
+from lab.bench.strategies import STRATEGIES
 from lab.config import settings
 
 
@@ -65,15 +66,14 @@ def dag_test_reference(partitions: int, cfg=None) -> dict:
     """The no-op dynamic_mapping run through dag.test() (no scheduler, no executor, no fork); Airflow must be down."""
     cfg = cfg or settings()
     days = BenchConfig(partitions=partitions).dates
-    conf = {"rows": 1, "latency_s": 0.0, "start_date": days[0], "end_date": days[-1]}
+    conf = {"events_per_partition": 1, "latency_s": 0.0, "start_date": days[0], "end_date": days[-1]}
     env = airflow_local.airflow_env(cfg)
     env.pop(airflow_local.MARKER)
     out = subprocess.run(
         [
             sys.executable,
             "-m",
-            "lab.bench.tuning",
-            "--dag-test",
+            "lab.bench.references",
             STRATEGIES["dynamic_mapping"].dag_id,
             json.dumps(conf),
         ],

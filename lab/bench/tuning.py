@@ -6,7 +6,7 @@
 
 Every variant is the `default` profile (`lab.profiles`) plus one change. A round starts the
 local Airflow once per variant (a fresh start: settings apply at start), gives every executor
-worker its first task (untimed), runs the no-op trials (latency 0, 1 row: nothing but
+worker its first task (untimed), runs the no-op trials (latency 0, 1 event: nothing but
 orchestration), records the load average and Airflow's CPU seconds, and stops it. Rounds rotate
 the variants' order (ABAB...), so a machine whose load drifts penalises none of them. Each trial
 is `lab.bench.runner.Runner.trial` (verified like every benchmark trial) and its task instances
@@ -30,10 +30,11 @@ from pathlib import Path
 import pandas as pd
 
 from lab import airflow_local, footprint, profiles
-from lab.bench import api_calls, metrics, overhead
+from lab.bench import api_calls, metrics, overhead, probes
+from lab.bench.config import BenchConfig
 from lab.bench.references import dag_test_reference, inprocess_reference
 from lab.bench.responsiveness import api_latency, dag_file_latency
-from lab.bench.runner import BenchConfig, Runner, measure_partition
+from lab.bench.runner import Runner
 from lab.client import Airflow
 from lab.config import settings
 
@@ -78,9 +79,7 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "lab": ("the `lab` profile", profiles.profile_env("lab")),
 }
-WORKERS_PER_SLOT = (
-    2  # [core] parallelism = 2 x P, as `lab bench` runs it (lab.bench.runner.EXECUTOR_HEADROOM)
-)
+WORKERS_PER_SLOT = probes.EXECUTOR_HEADROOM  # [core] parallelism = 2 x P, as `lab bench` runs it
 
 
 def _stamp() -> str:
@@ -162,7 +161,8 @@ def run_variant(
     name: str, round_no: int, trials: list, work: tuple = (1, 0.0, 0.0), cfg=None, idle=None, probe=0.0
 ):
     """Start Airflow as variant `name`; measure it idle (`idle` = (settle s, window s)), warm it up,
-    run one trial per (strategy, partitions, P) with `work` = (rows, latency_s, t_partition), stop
+    run one trial per (strategy, partitions, P) with `work` = (events_per_partition, latency_s,
+    t_partition), stop
     it. Returns (trial rows, timelines, the idle row or None)."""
     cfg = cfg or settings()
     _, env = VARIANTS[name]
@@ -189,7 +189,9 @@ def run_variant(
                     idle_row["dag_file_latency"] = str(exc)
             print(f"round {round_no} {name:18} idle: {idle_row}", flush=True)
         if trials:
-            config = BenchConfig(partitions=trials[0][1], rows=work[0], latency_s=work[1], parallelism=top)
+            config = BenchConfig(
+                partitions=trials[0][1], events_per_partition=work[0], latency_s=work[1], parallelism=top
+            )
             runner = _RecordingRunner(config, Airflow(cfg=run_cfg), progress=False)
             runner.t_partition = work[2]  # measured once, in-process, by main()
             runner.warm_up([], workers=workers)
@@ -342,7 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--strategies", default="dynamic_mapping", help="comma-separated benchmark strategies"
     )
-    parser.add_argument("--rows", type=int, default=1, help="rows per partition (1: next to no work)")
+    parser.add_argument(
+        "--events-per-partition", type=int, default=1, help="events (rows) per partition (1: next to no work)"
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds each partition waits")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--report", type=Path, default=None, help="only print the tables of a saved run")
@@ -360,8 +364,12 @@ def main(argv: list[str] | None = None) -> int:
     trials = [(st, args.partitions, args.parallelism) for st in args.strategies.split(",") if st]
     trials += [("dynamic_mapping", args.p1, 1)] if args.p1 else []
     trials = [] if args.no_trials else trials
-    t_partition = statistics.median(measure_partition(args.rows, args.latency)) if trials else 0.0
-    work = (args.rows, args.latency, t_partition)
+    t_partition = (
+        statistics.median(probes.measure_partition(args.events_per_partition, args.latency))
+        if trials
+        else 0.0
+    )
+    work = (args.events_per_partition, args.latency, t_partition)
     idle = (args.settle, args.idle) if args.idle else None
     rows, timelines, references, idle_rows = [], [], [], []
     for round_no in range(args.rounds):

@@ -1,8 +1,8 @@
-"""What every benchmark DAG shares: the strategies, their Params, their pool, their table.
+"""What every benchmark DAG shares: their Params, their pool, their date window, their report.
 
-Kept free of heavy imports: the DAG files import it at parse time. The work itself is not
-here: each DAG calls `lab.lake.write_partition` (the lab's one partition writer) directly, so
-its file shows exactly what a task does.
+Kept free of heavy imports: the DAG files import it at parse time. The strategies are
+`lab.bench.strategies`. The work itself is not here: each DAG calls `lab.lake.write_partition`
+(the lab's one partition writer) directly, so its file shows exactly what a task does.
 
 The concurrency cap P is the pool `lab_bench`: every task of every benchmark DAG runs in it,
 and the runner sets its slots to P before each trial (a pool's size can change at runtime,
@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+from lab.partitions import MAX_LATENCY_S, MIN_EVENTS_PER_PARTITION
 
 POOL = "lab_bench"
 # Backfilled DAGs are pinned to this window: no scheduled run ever happens by itself (the
@@ -27,80 +28,19 @@ WINDOW_END = date(2025, 12, 31)
 # The same window as the scheduled DAGs' start_date / end_date (midnight UTC).
 WINDOW_START_AT = datetime.combine(WINDOW_START, datetime.min.time(), tzinfo=UTC)
 WINDOW_END_AT = datetime.combine(WINDOW_END, datetime.min.time(), tzinfo=UTC)
-MAX_LATENCY_S = 600.0
-
-
-@dataclass(frozen=True)
-class Strategy:
-    name: str
-    dag_id: str
-    launch: str  # "trigger": one manual run; "backfill": one run per partition via a backfill
-    summary: str
-    setup_cost: bool = False  # a one-time cost on its first run (warmed up before timing)
-
-    @property
-    def table(self) -> str:
-        """The lake table this strategy writes: each its own, so outputs are verified apart."""
-        return f"bench_{self.name}"
-
-
-STRATEGIES: dict[str, Strategy] = {
-    s.name: s
-    for s in (
-        Strategy(
-            "sequential_loop",
-            "bench_sequential_loop",
-            "trigger",
-            "one task loops over all partitions (the anti-pattern)",
-        ),
-        Strategy(
-            "catchup_backfill",
-            "bench_catchup_backfill",
-            "backfill",
-            "a @daily DAG, one run per partition, backfilled with max_active_runs = P",
-        ),
-        Strategy(
-            "dynamic_mapping",
-            "bench_dynamic_mapping",
-            "trigger",
-            "one run, one mapped task instance per partition",
-        ),
-        Strategy(
-            "chunked_mapping",
-            "bench_chunked_mapping",
-            "trigger",
-            "one run, one mapped task instance per chunk of chunk_size partitions",
-        ),
-        Strategy(
-            "partitioned_runs",
-            "bench_partitioned_runs",
-            "backfill",
-            "CronPartitionTimetable: one run per partition_key, backfilled with max_active_runs = P",
-        ),
-        Strategy(
-            "mapping_virtualenv_cached",
-            "bench_mapping_virtualenv_cached",
-            "trigger",
-            "dynamic mapping with @task.virtualenv and venv_cache_path",
-            setup_cost=True,
-        ),
-        Strategy(
-            "mapping_virtualenv_uncached",
-            "bench_mapping_virtualenv_uncached",
-            "trigger",
-            "dynamic mapping with @task.virtualenv, a new virtualenv per task",
-            setup_cost=True,
-        ),
-    )
-}
 
 
 def work_params(**extra) -> dict:
-    """Params every benchmark DAG takes: the work per partition (rows written, simulated wait)."""
+    """Params every benchmark DAG takes: the work per partition (events written, simulated wait)."""
     from airflow.sdk import Param
 
     return {
-        "rows": Param(1000, type="integer", minimum=1, description="Rows written per partition"),
+        "events_per_partition": Param(
+            1000,
+            type="integer",
+            minimum=MIN_EVENTS_PER_PARTITION,
+            description="Events (rows) written per partition",
+        ),
         "latency_s": Param(
             0.0,
             type="number",
@@ -145,14 +85,14 @@ def chunks(days: list[str], size: int) -> list[list[str]]:
 
 
 def report(written: list[dict], entered_at: float | None = None) -> dict:
-    """What a benchmark task returns (its XCom): partitions, rows, seconds spent inside
+    """What a benchmark task returns (its XCom): partitions, events written, seconds spent inside
     write_partition, and when (epoch seconds) its process was created, the task function was
     entered (`entered_at`, taken by its first line) and left (now). The runner reads it to split
     a task's duration into Airflow's start-up, the function, and Airflow's finish
     (`lab.bench.overhead`)."""
     return {
         "partitions": [w["event_date"] for w in written],
-        "rows": sum(w["rows"] for w in written),
+        "events": sum(w["rows"] for w in written),
         "work_s": round(sum(w["seconds"] for w in written), 4),
         "process_started_at": process_started_at(),
         "entered_at": entered_at,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lab import browser as lab_browser
 from lab.config import REPO_ROOT
+from lab.tools import browser as lab_browser
 
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
 

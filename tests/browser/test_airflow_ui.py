@@ -10,14 +10,14 @@ import uuid
 
 import pytest
 
-from lab import browser as ui
+from lab.tools import browser as ui
 
 pytestmark = [pytest.mark.airflow, pytest.mark.browser]
 
 DAG_ID = "dynamic_task_mapping_demo"
 TASK_ID = "process_partition"
 DATES = ["2024-01-01", "2024-01-02", "2024-01-03"]
-CONF = {"mode": "custom", "start_date": DATES[0], "end_date": DATES[-1], "events_per_partition": 1000}
+CONF = {"mode": "range", "start_date": DATES[0], "end_date": DATES[-1], "events_per_partition": 1000}
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,8 @@ import pytest
 
 from lab import airflow_local
 from lab.config import REPO_ROOT
-from lab.notebooks import lesson_notebooks
-from tests.plugin import free_port
+from lab.processes import alive, free_port, signal_all
+from lab.tools.notebooks import lesson_notebooks
 
 pytestmark = [pytest.mark.airflow, pytest.mark.browser]
 
@@ -136,21 +136,10 @@ class JupyterLab:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 pass
-        _, alive = psutil.wait_procs(list(procs), timeout=15)
-        left = [f"{p.pid} {' '.join(p.cmdline()[:4])}" for p in alive if _alive(p)]
-        for proc in alive:  # never leave anything behind, even when the test fails
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
+        _, remaining = psutil.wait_procs(list(procs), timeout=15)
+        left = [f"{p.pid} {' '.join(p.cmdline()[:4])}" for p in remaining if alive(p)]
+        signal_all(remaining, signal.SIGKILL)  # never leave anything behind, even when the test fails
         return left
-
-
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 Debian's `redis-server` and `postgresql` (apt-installed when missing), a private PostgreSQL
 cluster and Redis server on free loopback ports, Airflow's api-server, scheduler and
 dag-processor on them with CeleryExecutor, and two Celery workers with their own names, all
-from `lab.celery_local` with the settings docker-compose.yml uses (tests/unit/test_compose.py).
+from `lab.tools.celery_local` with the settings docker-compose.yml uses (tests/unit/test_compose.py).
 The client logs in with a username and password, as against the compose deployment.
 
 Checks: mapped instances of both DAGs ran on BOTH workers (the hostname Airflow records per task
@@ -23,12 +23,11 @@ import httpx
 import pytest
 
 from lab import lake
-from lab.airflow_local import port_in_use
-from lab.celery_local import CeleryLab
 from lab.client import Airflow, AirflowError
 from lab.config import settings
-from lab.partitions import COUNTRY_TABLE, partition_path
-from tests.plugin import free_port
+from lab.partitions import COUNTRY_TABLE, Partition
+from lab.processes import free_port, port_in_use
+from lab.tools.celery_local import CeleryLab
 
 pytestmark = [
     pytest.mark.celery,
@@ -42,7 +41,7 @@ DEMO = "dynamic_task_mapping_demo"
 EVENTS = "partitioned_events"
 # More mapped instances than one worker takes at once (2): they must spread over both workers.
 DEMO_CONF = {
-    "mode": "custom",
+    "mode": "range",
     "start_date": "2024-03-01",
     "end_date": "2024-03-06",
     "events_per_partition": 300,
@@ -58,7 +57,7 @@ EVENTS_CONF = {
     "fail_partitions": ["2024-03-02/FR"],
     "fail_tries": 1,
 }
-EVENTS_PARTITIONS = [partition_path(f"2024-03-0{d}", c) for d in (1, 2, 3) for c in ("DE", "FR")]
+EVENTS_PARTITIONS = [Partition(f"2024-03-0{d}", c).path for d in (1, 2, 3) for c in ("DE", "FR")]
 
 
 @pytest.fixture(scope="module")

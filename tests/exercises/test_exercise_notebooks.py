@@ -1,34 +1,39 @@
 """Every exercise notebook runs clean: its solution PASSes the checker, the unsolved one FAILs it in words.
 
 Each notebook is executed top to bottom in a fresh kernel, in a copy under pytest's temp dir
-(exercise 3 writes a DAG file next to its notebook), the way a participant runs it. None of
-the exercises needs the session's Airflow: the checkers run pure functions, parse a DAG file
-with DagBag, or query small lakes they write themselves.
+(exercise 3 writes a DAG file next to its notebook), the way a participant runs it. Exercises
+1-4 need no Airflow: their checkers run pure functions, parse a DAG file with DagBag, or query
+small lakes they write themselves. Exercise 5 runs the participant's DAG on the session's real
+Airflow: its notebook writes dags/participant/exercise_5_mapped.py, where that Airflow parses it;
+a participant's own file there is put back afterwards.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import nbformat
 import pytest
 
 from lab.config import REPO_ROOT
-from lab.notebooks import execute
+from lab.tools.notebooks import execute
 
 EXERCISES = REPO_ROOT / "notebooks" / "exercises"
 NAMES = sorted(p.stem for p in EXERCISES.glob("exercise_*.ipynb"))
+ON_AIRFLOW = {"exercise_5_mapped_dag"}  # its checker triggers a real run
+PARAMS = [pytest.param(n, marks=pytest.mark.airflow) if n in ON_AIRFLOW else n for n in NAMES]
 
 
 def test_every_exercise_has_a_solution():
-    assert len(NAMES) >= 3
+    assert len(NAMES) >= 5
     assert sorted(p.stem for p in (EXERCISES / "solutions").glob("exercise_*.ipynb")) == NAMES
 
 
 def _run(path, tmp_path):
     copy = tmp_path / path.name
     shutil.copy(path, copy)
-    execute(copy, timeout=300)  # raises CellExecutionError (with the traceback) if any cell errors
+    execute(copy, timeout=900)  # raises CellExecutionError (with the traceback) if any cell errors
     return nbformat.read(copy, as_version=4)
 
 
@@ -53,8 +58,10 @@ def _no_tracebacks(nb) -> None:
             assert "Traceback" not in str(out), cell.source
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_solution_passes_its_checker(name, tmp_path):
+@pytest.mark.parametrize("name", PARAMS)
+def test_solution_passes_its_checker(name, tmp_path, request):
+    if name in ON_AIRFLOW:
+        request.getfixturevalue("participant_file")
     nb = _run(EXERCISES / "solutions" / f"{name}.ipynb", tmp_path)
     verdicts = _verdicts(nb)
     assert len(verdicts) == 1, "a solution has exactly one checker cell"
@@ -62,8 +69,10 @@ def test_solution_passes_its_checker(name, tmp_path):
     _no_tracebacks(nb)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_unsolved_exercise_fails_its_checker_cleanly(name, tmp_path):
+@pytest.mark.parametrize("name", PARAMS)
+def test_unsolved_exercise_fails_its_checker_cleanly(name, tmp_path, request):
+    if name in ON_AIRFLOW:
+        request.getfixturevalue("participant_file")
     nb = _run(EXERCISES / f"{name}.ipynb", tmp_path)
     verdicts = _verdicts(nb)
     assert len(verdicts) == 1, "an exercise has exactly one checker cell"
@@ -72,3 +81,29 @@ def test_unsolved_exercise_fails_its_checker_cleanly(name, tmp_path):
     _no_tracebacks(nb)
     edit_cells = [c for c in nb.cells if c.cell_type == "code" and "EDIT HERE" in c.source]
     assert len(edit_cells) == 1, "one clearly marked cell to edit"
+
+
+HINT = re.compile(r"<details><summary>Hint (\d+)([^<]*)</summary>(.*?)</details>", re.S)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_hints_are_progressive_collapsed_and_before_the_solution(name):
+    nb = nbformat.read(EXERCISES / f"{name}.ipynb", as_version=4)
+    cells = nb.cells
+    check = next(i for i, c in enumerate(cells) if c.cell_type == "code" and c.source.startswith("check_"))
+    link = next(i for i, c in enumerate(cells) if "solutions/" in c.source and c.cell_type == "markdown")
+    with_hints = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and HINT.search(c.source)]
+    assert len(with_hints) == 1, "one cell of hints"
+    assert check < with_hints[0] < link, "the hints come after the check and before the link to the solution"
+    hints = HINT.findall(cells[with_hints[0]].source)
+    assert [int(n) for n, _, _ in hints] == list(range(1, len(hints) + 1)) and len(hints) >= 3
+    assert "```" not in hints[0][2], "hint 1 nudges, without code"
+    assert "nearly the answer" in hints[-1][1] and "```" in hints[-1][2], "the last hint shows code"
+
+
+def test_exercise_notebooks_are_committed_unexecuted_and_solutions_executed():
+    for name in NAMES:
+        exercise = nbformat.read(EXERCISES / f"{name}.ipynb", as_version=4)
+        assert all(not c.get("outputs") for c in exercise.cells if c.cell_type == "code"), name
+        solution = nbformat.read(EXERCISES / "solutions" / f"{name}.ipynb", as_version=4)
+        assert _verdicts(solution)[0].startswith("PASS"), f"{name}: the committed solution shows its PASS"

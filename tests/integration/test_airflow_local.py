@@ -11,14 +11,13 @@ import pytest
 
 from lab import airflow_local
 from lab.config import settings
+from lab.processes import STATE_FILE, alive, free_port
 
 
 @pytest.fixture
 def own_home(tmp_path, monkeypatch):
     """Settings for a second, private Airflow (not the session's)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     monkeypatch.setenv("LAB_AIRFLOW_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("LAB_LAKE_DIR", str(tmp_path / "lake"))
     monkeypatch.setenv("LAB_AIRFLOW_PORT", str(port))
@@ -40,7 +39,7 @@ def test_port_taken_by_another_program_is_a_clear_error(own_home):
 def test_up_is_idempotent_and_down_leaves_no_process(own_home):
     own_home.airflow_home.mkdir(parents=True)
     # A stale state file from a crashed lab: its pids are long gone.
-    (own_home.airflow_home / "lab-state.json").write_text(
+    (own_home.airflow_home / STATE_FILE).write_text(
         json.dumps(
             {
                 "home": str(own_home.airflow_home),
@@ -68,5 +67,5 @@ def test_up_is_idempotent_and_down_leaves_no_process(own_home):
     env = {**os.environ}
     subprocess.run([sys.executable, "-m", "lab.cli", "down"], env=env, check=True)
     assert airflow_local.lab_processes(own_home.airflow_home) == []
-    assert not any(airflow_local._alive(psutil.Process(pid)) for pid in pids if psutil.pid_exists(pid))
-    assert not (own_home.airflow_home / "lab-state.json").exists()
+    assert not any(alive(psutil.Process(pid)) for pid in pids if psutil.pid_exists(pid))
+    assert not (own_home.airflow_home / STATE_FILE).exists()

@@ -9,12 +9,13 @@ by running everything one by one.
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from lab import concurrency, lake
 from lab.client import Airflow
 from lab.config import settings
-from lab.partitions import COUNTRY_TABLE, partition_path, plan_partitions
+from lab.partitions import COUNTRY_TABLE, plan_partitions
 from lab.timeline import max_concurrency
 
 pytestmark = pytest.mark.airflow
@@ -80,9 +81,7 @@ def test_every_partition_was_written(observed, control):
     conf = CONFS[control]
     plan = plan_partitions("range", conf["start_date"], conf["end_date"], ["DE", "FR"])
     assert observed[control].partitions == len(plan)
-    assert lake.validate([partition_path(p["event_date"], p["country"]) for p in plan], 100, COUNTRY_TABLE)[
-        "ok"
-    ]
+    assert lake.validate(plan, 100, COUNTRY_TABLE)["ok"]
 
 
 def test_parallelism_caps_all_runs_together(observed, airflow):
@@ -90,6 +89,29 @@ def test_parallelism_caps_all_runs_together(observed, airflow):
     assert sorted(together["control"].unique()) == sorted(concurrency.CONTROLS)
     assert len(together) == sum(o.partitions + 1 for o in observed.values())  # + each run's planning task
     assert max_concurrency(together) <= settings().parallelism
+
+
+# Two runs of one DAG with max_active_tasks=3, at once: 3 + 3 <= [core] parallelism (8), so
+# nothing but the DAG's own limit holds either run back.
+TWO_RUNS = [
+    ("max_active_tasks", {"start_date": "2025-10-01", "end_date": "2025-10-02", "latency_s": 2}),
+    ("max_active_tasks", {"start_date": "2025-10-11", "end_date": "2025-10-12", "latency_s": 2}),
+]
+
+
+def test_max_active_tasks_caps_each_run_not_the_runs_together(airflow):
+    """Airflow 3 counts max_active_tasks per DAG run (Airflow 2 counted all the DAG's runs together)."""
+    first, second = concurrency.side_by_side(airflow, TWO_RUNS, pool_slots=POOL_SLOTS)
+    cap = concurrency.limit("max_active_tasks")
+    for seen in (first, second):
+        assert seen.run["state"] == "success"
+        assert seen.partitions > cap
+        assert 1 < seen.observed <= cap  # each run is held to the limit, and reaches above one
+    both = max_concurrency(pd.concat([first.tis, second.tis], ignore_index=True))
+    assert cap < both <= 2 * cap  # together they ran more than the limit: it is not a limit on the DAG
+    table = concurrency.runs_table([first, second])
+    assert table["run"].tolist() == ["max_active_tasks #1", "max_active_tasks #2", "all runs together"]
+    assert table["observed at once"].tolist() == [first.observed, second.observed, both]
 
 
 def test_the_pool_was_sized_through_the_rest_api(observed, airflow):

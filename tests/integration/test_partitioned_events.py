@@ -7,21 +7,15 @@ which change on every write, even one with identical bytes) are the same before 
 
 from __future__ import annotations
 
-import os
-import signal
-import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import psutil
 import pytest
 
 from lab import lake
-from lab.airflow_local import lab_processes
 from lab.client import AirflowError
-from lab.config import settings
-from lab.failures import attempts, rewritten, write_stamps
-from lab.partitions import COUNTRY_TABLE, known_countries, partition_path
+from lab.failures import attempts, kill_mid_write, rewritten, staging_leftovers, write_stamps
+from lab.partitions import COUNTRY_TABLE, Partition, known_countries
 
 pytestmark = pytest.mark.airflow
 DAG_ID = "partitioned_events"
@@ -29,7 +23,7 @@ TABLE = COUNTRY_TABLE
 
 
 def paths(*keys: str) -> list[str]:
-    return [partition_path(*key.split("/")) for key in keys]
+    return [Partition.from_key(key).path for key in keys]
 
 
 def run_dag(airflow, conf: dict, timeout: float = 300) -> dict:
@@ -41,13 +35,15 @@ def mapped(airflow, run_id: str):
     return tis[tis.task_id == "write_partition"].sort_values("map_index").reset_index(drop=True)
 
 
+def dead(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def snapshot() -> tuple[dict, dict]:
     return lake.checksums(TABLE), write_stamps(TABLE)
-
-
-def staging_leftovers() -> list[str]:
-    root = settings().lake_dir / lake.STAGING / TABLE
-    return sorted(p.name for p in root.iterdir()) if root.exists() else []
 
 
 def test_range_writes_the_date_x_country_cross_product_and_nothing_else(airflow):
@@ -128,7 +124,7 @@ def test_daily_writes_yesterday_for_the_countries(airflow):
     )
     tis = mapped(airflow, run["dag_run_id"])
     assert tis.rendered_map_index.tolist() == [f"{day} / NL", f"{day} / SE"]
-    expected = [partition_path(day, "NL"), partition_path(day, "SE")]
+    expected = [Partition(day, "NL").path, Partition(day, "SE").path]
     assert lake.validate(expected, 6, TABLE)["ok"]
     assert {p: s for p, s in lake.checksums(TABLE).items() if p not in expected} == {
         p: s for p, s in sums.items() if p not in expected
@@ -238,7 +234,7 @@ def test_a_failing_partition_retries_alone_and_clearing_it_reruns_only_it(airflo
             f"RuntimeError: partition 2024-02-02/FR fails on purpose on try {try_number} (fail_partitions)"
         )
     good = paths("2024-02-01/DE", "2024-02-01/FR", "2024-02-02/DE")
-    failed = partition_path("2024-02-02", "FR")
+    failed = Partition("2024-02-02", "FR").path
     assert lake.validate(good, 30, TABLE)["ok"]
     assert failed not in lake.partition_files(TABLE)  # it failed before writing anything
     sums, stamps = snapshot()
@@ -252,34 +248,12 @@ def test_a_failing_partition_retries_alone_and_clearing_it_reruns_only_it(airflo
     assert {p: new_sums[p] for p in sums} == sums
 
 
-def _writer_of(staging: Path, home: Path, timeout: float = 120) -> tuple[psutil.Process, Path]:
-    """The task process writing into `staging`, once its Parquet file has bytes (mid-write)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for part in staging.glob("*/out/**/*.parquet") if staging.exists() else []:
-            try:
-                if part.stat().st_size == 0:
-                    continue
-            except FileNotFoundError:
-                continue
-            writer_dir = staging / part.relative_to(staging).parts[0]
-            proc = psutil.Process(
-                int(writer_dir.name.split("-", 1)[0])
-            )  # staging dirs are named <pid>-<uuid>
-            assert proc.pid in {
-                p.pid for p in lab_processes(home)
-            }  # a task of the session's Airflow, nothing else
-            return proc, writer_dir
-        time.sleep(0.05)
-    raise AssertionError(f"no task started writing under {staging} within {timeout} s")
-
-
 def test_a_task_killed_mid_write_leaves_the_old_partition_and_its_retry_repairs_it(airflow):
     lake.write_partition("2024-03-01", 10, "DE", table=TABLE)  # the partition as it was
     lake.write_partition("2024-03-01", 10, "FR", table=TABLE)
-    target = partition_path("2024-03-01", "DE")
+    target = Partition("2024-03-01", "DE").path
     sums, stamps = snapshot()
-    rows = 1_000_000  # takes seconds to write: long enough to be caught in the middle
+    rows = 3_000_000  # takes seconds to write, even on a busy machine: long enough to be caught mid-write
 
     run = airflow.trigger(
         DAG_ID,
@@ -291,14 +265,14 @@ def test_a_task_killed_mid_write_leaves_the_old_partition_and_its_retry_repairs_
             "events_per_partition": rows,
         },
     )
-    proc, writer_dir = _writer_of(settings().lake_dir / lake.STAGING / TABLE, settings().airflow_home)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    killed = kill_mid_write(TABLE)  # SIGKILL the task process once its Parquet file has bytes
+    assert dead(killed.pid)
 
     # Right after the kill: the old partition is intact, the half-written file is only in staging.
     assert snapshot() == (sums, stamps)
     assert lake.validate([target], 10, TABLE)["ok"]
-    assert writer_dir.exists() and any(writer_dir.glob("out/**/*.parquet"))
+    assert killed.partial_bytes > 0 and killed.leftovers()
+    assert all(f.startswith(f"out/{target}/") for f in killed.leftovers())  # the unfinished file, in staging
 
     # Airflow marks the try failed (the process died) and retries it: the retry writes the partition.
     finished = airflow.wait(DAG_ID, run["dag_run_id"], timeout=300, progress=False)
@@ -309,6 +283,6 @@ def test_a_task_killed_mid_write_leaves_the_old_partition_and_its_retry_repairs_
     assert lake.validate([target], rows, TABLE)["ok"]  # one file, every row, nothing partial
     assert rewritten(stamps, write_stamps(TABLE)) == [target]
     assert (
-        lake.checksums(TABLE)[partition_path("2024-03-01", "FR")] == sums[partition_path("2024-03-01", "FR")]
+        lake.checksums(TABLE)[Partition("2024-03-01", "FR").path] == sums[Partition("2024-03-01", "FR").path]
     )
-    assert not writer_dir.exists() and staging_leftovers() == []  # the retry swept the dead writer's staging
+    assert killed.leftovers() == [] and staging_leftovers() == []  # the retry swept the dead writer's staging

@@ -62,3 +62,21 @@ def test_an_empty_map_is_skipped_writes_nothing_and_the_run_succeeds(airflow):
     assert tis.loc["process_partition", "map_index"] == -1
     assert tis.loc["report", "state"] == "success"
     assert not lake.has_data("step_06")
+
+
+def test_step_09_venv_sees_only_its_own_packages_and_no_inherited_environment(airflow):
+    from lab.config import settings
+    from lab.venv import VENV_DUCKDB
+
+    run = airflow.trigger_and_wait("step_09_virtualenv", timeout=600, progress=False)
+    assert run["state"] == "success"
+    isolated = airflow.xcom("step_09_virtualenv", run["dag_run_id"], "inspect_venv")
+    inherited = airflow.xcom("step_09_virtualenv", run["dag_run_id"], "inspect_venv_inherit_env")
+    venv = str(settings().airflow_home / "venv-cache" / "venv-")  # the session Airflow's home
+    assert isolated["sys.prefix"].startswith(venv) and inherited["sys.prefix"] == isolated["sys.prefix"]
+    assert isolated["duckdb"] == inherited["duckdb"] == VENV_DUCKDB
+    assert isolated["can import airflow"] is inherited["can import airflow"] is False
+    # Airflow only adds the DAG folder; inheriting the worker's environment brings the repository in.
+    assert isolated["PYTHONPATH"] == str(settings().dags_dir) and isolated["AIRFLOW_HOME"] is None
+    assert isolated["can import lab"] is False and inherited["can import lab"] is True
+    assert lake.partition_counts("step_09")["rows"].tolist() == [100, 100]

@@ -6,9 +6,11 @@ import pandas as pd
 import pytest
 
 from lab import lake
+from lab.bench import verify
 from lab.bench.cli import README_END, README_START, _check_params, parse_value, update_readme
-from lab.bench.runner import BenchConfig, BenchConfigError, Runner
-from lab.bench.workload import STRATEGIES, chunks
+from lab.bench.config import BenchConfig, BenchConfigError
+from lab.bench.strategies import STRATEGIES, Launch
+from lab.bench.workload import chunks
 
 
 def test_defaults_are_valid_and_cover_every_strategy():
@@ -22,7 +24,7 @@ def test_defaults_are_valid_and_cover_every_strategy():
     [
         ({"partitions": 0}, "partitions must be a whole number"),
         ({"partitions": 2.5}, "partitions must be a whole number"),
-        ({"rows": True}, "rows must be a whole number"),
+        ({"events_per_partition": True}, "events_per_partition must be a whole number"),
         ({"latency_s": -1}, "latency_s must be a number"),
         ({"latency_s": "2"}, "latency_s must be a number"),
         ({"parallelism": 0}, "parallelism must be a whole number from 1"),
@@ -85,15 +87,20 @@ def test_a_sweep_adds_the_sequential_baseline_when_it_is_not_compared():
 
 
 def test_conf_gives_each_strategy_what_its_dag_takes():
-    config = BenchConfig(partitions=3, rows=10, latency_s=2, chunk_size=2)
-    assert config.conf(STRATEGIES["catchup_backfill"]) == {"rows": 10, "latency_s": 2.0}
-    assert config.conf(STRATEGIES["dynamic_mapping"]) == {
-        "rows": 10,
-        "latency_s": 2.0,
-        "start_date": "2024-01-01",
-        "end_date": "2024-01-03",
-    }
+    config = BenchConfig(partitions=3, events_per_partition=10, latency_s=2, chunk_size=2)
+    work = {"events_per_partition": 10, "latency_s": 2.0}
+    for strategy in STRATEGIES.values():
+        expected = dict(work)
+        if strategy.launch is Launch.TRIGGER:
+            expected.update(start_date="2024-01-01", end_date="2024-01-03")
+        expected.update({name: getattr(config, name) for name in strategy.extra_conf})
+        assert config.conf(strategy) == expected, strategy.name
     assert config.conf(STRATEGIES["chunked_mapping"])["chunk_size"] == 2
+
+
+def test_every_extra_conf_names_a_benchmark_parameter():
+    parameters = set(BenchConfig.__dataclass_fields__)
+    assert {name for s in STRATEGIES.values() for name in s.extra_conf} <= parameters
 
 
 def test_chunks():
@@ -127,31 +134,30 @@ def tmp_lake(tmp_path, monkeypatch):
     return tmp_path / "lake"
 
 
-def outcome(dates, states=("success",)):
-    runs = pd.DataFrame([{"dag_run_id": "r1", "state": "success"}])
+def outcome(dates, states=("success",), runs=1):
+    runs = pd.DataFrame([{"dag_run_id": f"r{i + 1}", "state": "success"} for i in range(runs)])
     tis = pd.DataFrame([{"task_id": "process_partition", "state": s} for s in states])
-    reports = [{"partitions": dates, "rows": 0, "work_s": 0.1}]
+    reports = [{"partitions": dates, "events": 0, "work_s": 0.1}]
     return runs, tis, reports
 
 
 def test_verify_accepts_a_complete_output(tmp_lake):
-    config = BenchConfig(partitions=2, rows=20)
+    config = BenchConfig(partitions=2, events_per_partition=20)
     strategy = STRATEGIES["dynamic_mapping"]
     for day in config.dates:
         lake.write_partition(day, 20, table=strategy.table)
     runs, tis, reports = outcome(config.dates)
-    assert Runner(config).verify(strategy, config.dates, runs, tis, reports, 1) == []
+    assert verify.problems(strategy, config.dates, 20, runs, tis, reports) == []
 
 
 def test_verify_catches_missing_wrong_extra_and_failed_output(tmp_lake):
-    config = BenchConfig(partitions=3, rows=20)
+    config = BenchConfig(partitions=3, events_per_partition=20)
     strategy = STRATEGIES["dynamic_mapping"]
-    runner = Runner(config)
     lake.write_partition("2024-01-01", 20, table=strategy.table)
     lake.write_partition("2024-01-02", 19, table=strategy.table)  # wrong row count
     lake.write_partition("2024-02-01", 20, table=strategy.table)  # not asked for
     runs, tis, reports = outcome(["2024-01-01", "2024-01-02", "2024-01-02"], states=("success", "failed"))
-    problems = " | ".join(runner.verify(strategy, config.dates, runs, tis, reports, 1))
+    problems = " | ".join(verify.problems(strategy, config.dates, 20, runs, tis, reports))
     assert "missing ['event_date=2024-01-03']" in problems
     assert "'event_date=2024-01-02': 19" in problems
     assert "unexpected partitions in bench_dynamic_mapping: ['event_date=2024-02-01']" in problems
@@ -159,9 +165,49 @@ def test_verify_catches_missing_wrong_extra_and_failed_output(tmp_lake):
     assert "tasks reported 3 partition writes for 3 partitions" in problems  # one twice, one never
     runs.loc[0, "state"] = "failed"
     assert "runs not successful: ['r1']" in " | ".join(
-        runner.verify(strategy, config.dates, runs, tis, reports, 2)
+        verify.problems(strategy, config.dates, 20, runs, tis, reports)
     )
-    assert "1 runs instead of 2" in " | ".join(runner.verify(strategy, config.dates, runs, tis, reports, 2))
+
+
+def test_verify_expects_as_many_runs_as_the_launch_creates(tmp_lake):
+    dates = ["2024-01-01", "2024-01-02"]
+    by_launch = {s.launch: s for s in STRATEGIES.values()}
+    for launch, runs in ((Launch.TRIGGER, 1), (Launch.BACKFILL, 2)):
+        strategy = by_launch[launch]
+        for day in dates:
+            lake.write_partition(day, 20, table=strategy.table)
+        assert verify.problems(strategy, dates, 20, *outcome(dates, runs=runs)) == [], launch
+        wrong = 3 - runs  # the other launch's count
+        assert f"{wrong} runs instead of {runs}" in verify.problems(
+            strategy, dates, 20, *outcome(dates, runs=wrong)
+        )
+
+
+def test_labels_say_what_each_task_instance_worked_on():
+    dates = ["2024-01-01", "2024-01-02"]
+    mapped = next(s for s in STRATEGIES.values() if s.label_prefix)
+    tis = pd.DataFrame(
+        {
+            "dag_run_id": ["m", "m", "m", "b", "l"],
+            "task_id": ["plan", "process", "process", "process_day", "loop"],
+            "rendered_map_index": [None, f"{mapped.label_prefix}2024-01-01", None, None, None],
+        }
+    )
+    runs = pd.DataFrame({"dag_run_id": ["m", "b", "l"], "logical_date": [None, "2024-01-02T00:00:00Z", None]})
+    reports = [
+        None,
+        {"partitions": ["2024-01-01"]},
+        None,
+        {"partitions": ["2024-01-02"]},
+        {"partitions": dates},
+    ]
+    assert verify.labels(mapped, dates, runs, tis, reports) == [
+        "plan",  # a planning task
+        "2024-01-01",  # a mapped instance, without the prefix
+        "process",  # a failed instance that rendered no label
+        "2024-01-02",  # a backfill's run is for one day
+        "all partitions",  # a loop
+    ]
 
 
 # ---------------------------------------------------------------- the README's results section
@@ -197,7 +243,7 @@ def test_readme_section_is_rewritten_between_its_markers_only(tmp_path):
     results = {
         "parameters": {
             "partitions": 16,
-            "rows": 10000,
+            "events_per_partition": 10000,
             "latency_s": 2.0,
             "parallelism": 8,
             "chunk_size": 4,

@@ -1,12 +1,15 @@
-"""The benchmark DAGs (dags/bench/) parse, and have the shape the runner relies on."""
+"""The benchmark DAGs (dags/bench/) parse, and have the shape their `Strategy` entries promise the runner."""
 
 from datetime import UTC, datetime
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
-from lab.bench.workload import POOL, STRATEGIES
+from lab.bench.strategies import STRATEGIES, Launch
+from lab.bench.workload import POOL
 from lab.config import REPO_ROOT
+
+BACKFILLED = [s for s in STRATEGIES.values() if s.launch is Launch.BACKFILL]
 
 
 @pytest.fixture(scope="module")
@@ -14,6 +17,10 @@ def dags():
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "bench"))
     assert bag.import_errors == {}
     return bag.dags
+
+
+def mapped_tasks(dag):
+    return [t for t in dag.tasks if type(t).__name__.endswith("MappedOperator")]
 
 
 def test_one_dag_per_strategy(dags):
@@ -26,55 +33,46 @@ def test_every_task_runs_in_the_benchmark_pool(dags):
     assert outside == []
 
 
-def test_triggered_strategies_take_the_range_and_the_work_as_params(dags):
-    for strategy in STRATEGIES.values():
-        dag = dags[strategy.dag_id]
-        expected = {"rows", "latency_s"} | (
-            {"start_date", "end_date"} if strategy.launch == "trigger" else set()
-        )
-        if strategy.name == "chunked_mapping":
-            expected.add("chunk_size")
-        assert set(dag.params.keys()) == expected, strategy.name
-        assert dag.params.get_param("rows").schema["minimum"] == 1
+@pytest.mark.parametrize("strategy", STRATEGIES.values(), ids=lambda s: s.name)
+def test_params_are_the_work_the_range_of_a_triggered_run_and_the_extra_conf(dags, strategy):
+    expected = {"events_per_partition", "latency_s", *strategy.extra_conf}
+    if strategy.launch is Launch.TRIGGER:
+        expected |= {"start_date", "end_date"}
+    dag = dags[strategy.dag_id]
+    assert set(dag.params.keys()) == expected
+    assert dag.params.get_param("events_per_partition").schema["minimum"] == 1
 
 
-def test_mapping_strategies_map_one_task(dags):
-    for name in (
-        "dynamic_mapping",
-        "chunked_mapping",
-        "mapping_virtualenv_cached",
-        "mapping_virtualenv_uncached",
-    ):
-        dag = dags[STRATEGIES[name].dag_id]
-        mapped = [t for t in dag.tasks if type(t).__name__.endswith("MappedOperator")]
-        assert len(mapped) == 1, name
-    venv = {
-        n: dags[STRATEGIES[n].dag_id].get_task("process_partition")
-        for n in ("mapping_virtualenv_cached", "mapping_virtualenv_uncached")
-    }
-    assert venv["mapping_virtualenv_cached"].partial_kwargs["venv_cache_path"]
-    assert venv["mapping_virtualenv_uncached"].partial_kwargs.get("venv_cache_path") is None
+@pytest.mark.parametrize("strategy", STRATEGIES.values(), ids=lambda s: s.name)
+def test_a_label_prefix_means_one_mapped_task_rendering_it(dags, strategy):
+    """The runner strips `label_prefix` from rendered map indexes: it must be what the DAG renders."""
+    mapped = mapped_tasks(dags[strategy.dag_id])
+    if strategy.label_prefix is None:
+        assert mapped == []
+    else:
+        assert len(mapped) == 1
+        assert mapped[0].map_index_template.startswith(strategy.label_prefix)
 
 
-def test_backfilled_strategies_never_run_on_their_own(dags):
-    """A past end_date and no catchup: the only runs are the benchmark's backfills."""
-    now = datetime.now(UTC)
-    for name in ("catchup_backfill", "partitioned_runs"):
-        dag = dags[STRATEGIES[name].dag_id]
-        assert dag.catchup is False
-        assert dag.end_date < now
-        assert len(dag.tasks) == 1
-    daily = dags["bench_catchup_backfill"].timetable
-    # "@daily" is a CronTriggerTimetable by default on Airflow 3, a CronDataIntervalTimetable with
-    # [scheduler] create_cron_data_intervals: the run's logical date (`ds`) is the day either way.
-    assert type(daily).__name__ in ("CronTriggerTimetable", "CronDataIntervalTimetable")
-    assert daily.expression == "0 0 * * *"
-    partitioned = dags["bench_partitioned_runs"].timetable
-    assert type(partitioned).__name__ == "CronPartitionTimetable"
-    assert (partitioned.expression, partitioned.key_format) == (
-        "0 0 * * *",
-        "%Y-%m-%d",
-    )  # partition_key = the day
+def test_a_slow_setup_is_a_virtualenv_cached_or_not(dags):
+    """The virtualenv strategies price a venv per task: one keeps it in venv_cache_path, one does not."""
+    slow = [dags[s.dag_id] for s in STRATEGIES.values() if s.slow_setup]
+    caches = sorted(bool(mapped_tasks(d)[0].partial_kwargs.get("venv_cache_path")) for d in slow)
+    assert caches == [False, True]
+
+
+@pytest.mark.parametrize("strategy", BACKFILLED, ids=lambda s: s.name)
+def test_backfilled_strategies_run_once_per_day_and_never_on_their_own(dags, strategy):
+    """A past end_date and no catchup: the only runs are the benchmark's backfills, one per day."""
+    dag = dags[strategy.dag_id]
+    assert dag.catchup is False
+    assert dag.end_date < datetime.now(UTC)
+    assert len(dag.tasks) == 1 and mapped_tasks(dag) == []
+    # "@daily" is a CronTriggerTimetable by default on Airflow 3 (a CronDataIntervalTimetable with
+    # [scheduler] create_cron_data_intervals), or a CronPartitionTimetable: one run per day either way.
+    assert dag.timetable.expression == "0 0 * * *"
+    # A partitioned run's key is the day the task writes.
+    assert getattr(dag.timetable, "key_format", "%Y-%m-%d") == "%Y-%m-%d"
 
 
 def test_every_benchmark_task_pushes_one_xcom(dags):

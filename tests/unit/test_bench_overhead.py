@@ -41,7 +41,7 @@ def reported(forked, entered, exited, work):
     """A task's report, with moments in seconds after T0."""
     return {
         "partitions": ["2024-01-01"],
-        "rows": 1,
+        "events": 1,
         "work_s": work,
         "process_started_at": EPOCH + forked,
         "entered_at": EPOCH + entered,
@@ -165,7 +165,7 @@ def test_slot_overhead_per_task(mapping_at_p1):
 def test_the_task_report_carries_its_own_moments():
     entered = EPOCH
     r = report([{"event_date": "2024-01-01", "rows": 5, "seconds": 0.25}], entered)
-    assert r["partitions"] == ["2024-01-01"] and r["rows"] == 5 and r["work_s"] == 0.25
+    assert r["partitions"] == ["2024-01-01"] and r["events"] == 5 and r["work_s"] == 0.25
     assert r["entered_at"] == entered
     assert r["exited_at"] >= r["process_started_at"]
     started = process_started_at()

@@ -1,10 +1,10 @@
-"""lab.browser without a browser: the Airflow UI deep links and the never-download rule."""
+"""lab.tools.browser without a browser: the Airflow UI deep links and the never-download rule."""
 
 from __future__ import annotations
 
 import pytest
 
-from lab import browser
+from lab.tools import browser
 
 
 def test_deep_links_quote_run_ids():

@@ -1,57 +1,125 @@
-"""The client retries a backfill that Airflow refused with 503 (SQLite locked), and nothing else,
-and creates it while the DAG is paused, so the scheduler never holds a run Airflow deletes again.
+"""What the client sends again, and what it does not, on the calls the benchmark runner makes.
 
-The lock cannot be provoked on demand on a real Airflow, so the HTTP side is httpx's MockTransport
-answering with the body Airflow's backfill route sends (airflow/api_fastapi/.../backfills.py).
+A locked SQLite cannot be provoked on demand, so the HTTP side is httpx's MockTransport
+answering with the bodies Airflow 3.3 sends: 503 "Database is locked" from POST /backfills
+(airflow/api_fastapi/core_api/routes/public/backfills.py) and 500 "Database error" from every
+other route (SQLAlchemyErrorHandler in airflow/api_fastapi/common/exceptions.py). The same
+refusals on a real Airflow: tests/integration/test_client_writes.py.
 """
 
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from lab.client import Airflow, AirflowError, retry_when_locked
+from lab.bench.config import BenchConfig
+from lab.bench.runner import Runner
+from lab.bench.strategies import STRATEGIES, Launch
+from lab.client import Airflow, AirflowError
+from lab.transport import Retry, Transport
 
+URL = "http://127.0.0.1:9"
 LOCKED = {
-    "detail": "Database is locked. Backfill creation is not supported on SQLite under concurrent access."
+    "detail": "Database is locked. Backfill creation is not supported on SQLite under concurrent access. "
+    "Please use PostgreSQL or MySQL."
 }
+DB_ERROR = {
+    "detail": {
+        "reason": "Database error",
+        "statement": "hidden",
+        "orig_error": "hidden",
+        "message": "Serious error when handling your request. Check logs for more details - "
+        "you will find it in api server when you look for ID abc123",
+    }
+}
+DAG = {"dag_id": "d", "is_paused": False, "import_errors": [], "total_entries": 0}
 
 
-def _client(answers: list[tuple[int, dict]], seen: list[str], bodies: list[dict] | None = None) -> Airflow:
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(f"{request.method} {request.url.path}")
-        if request.method == "POST" and bodies is not None:
-            bodies.append(json.loads(request.content))
-        if request.method == "GET":  # wait_for_dag's lookups: the DAG is parsed, no import errors
-            return httpx.Response(
-                200, json={"dag_id": "d", "is_paused": False, "import_errors": [], "total_entries": 0}
-            )
-        if request.method == "PATCH":
+class FakeAirflow:
+    """Answers GETs and pause switches itself; every other request gets the next scripted answer."""
+
+    def __init__(self, answers: list, dag_id: str = "d"):
+        self.dag_id = dag_id
+        self.answers = list(answers)
+        self.seen: list[str] = []
+        self.bodies: list[dict] = []
+        self.params: list[dict] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        call = f"{request.method} {request.url.path.removeprefix('/api/v2')}"
+        if request.method == "PATCH" and request.url.path == f"/api/v2/dags/{self.dag_id}":
             paused = json.loads(request.content)["is_paused"]
-            seen[-1] = f"PATCH paused={paused}"
-            return httpx.Response(200, json={"dag_id": "d", "is_paused": paused})
-        status, body = answers.pop(0)
+            self.seen.append(f"PATCH paused={paused}")
+            return httpx.Response(200, json={**DAG, "is_paused": paused})
+        self.seen.append(call)
+        if call == f"GET /dags/{self.dag_id}":
+            return httpx.Response(200, json=DAG)  # wait_for_dag: the DAG is parsed
+        self.params.append(dict(request.url.params))
+        if request.content:
+            self.bodies.append(json.loads(request.content))
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        status, body = answer
         return httpx.Response(status, json=body)
 
-    af = Airflow(url="http://127.0.0.1:9")
-    af.http = httpx.Client(base_url="http://127.0.0.1:9/api/v2", transport=httpx.MockTransport(handler))
-    return af
+    def writes(self) -> list[str]:
+        return [c for c in self.seen if not c.startswith("GET")]
 
 
-def test_backfill_is_retried_after_a_locked_database(monkeypatch):
-    monkeypatch.setattr("lab.client.time.sleep", lambda s: None)
-    seen: list[str] = []
-    af = _client([(503, LOCKED), (503, LOCKED), (200, {"id": 7})], seen)
-    assert af.backfill("d", "2024-01-01", "2024-01-03", max_active_runs=2) == {"id": 7}
-    calls = [c for c in seen if not c.startswith("GET")]
-    assert calls == ["PATCH paused=True"] + ["POST /api/v2/backfills"] * 3 + ["PATCH paused=False"]
+@pytest.fixture
+def no_sleep(monkeypatch):
+    pauses: list[float] = []
+    monkeypatch.setattr("lab.transport.time.sleep", pauses.append)
+    return pauses
+
+
+def client(fake: FakeAirflow, retry: Retry | None = None) -> Airflow:
+    http = httpx.Client(base_url=f"{URL}/api/v2", transport=httpx.MockTransport(fake))
+    return Airflow(transport=Transport(URL, retry=retry, http=http))
+
+
+def test_backfill_is_created_while_paused_and_sent_again_while_the_database_is_locked(no_sleep):
+    fake = FakeAirflow([(503, LOCKED), (503, LOCKED), (200, {"id": 7})])
+    sent = []
+    backfill = client(fake).backfill(
+        "d", "2024-01-01", "2024-01-03", max_active_runs=2, on_send=lambda: sent.append(1)
+    )
+    assert backfill == {"id": 7}
+    assert fake.writes() == ["PATCH paused=True"] + ["POST /backfills"] * 3 + ["PATCH paused=False"]
+    assert len(sent) == 3  # on_send marks every try; the runner's t0 is the last one
+    assert no_sleep == [0.5, 1.0]
+
+
+@pytest.mark.parametrize("launch", list(Launch))
+def test_the_runner_starts_each_launch_kind_through_the_client_and_times_the_accepted_try(
+    launch, no_sleep, monkeypatch
+):
+    strategy = next(s for s in STRATEGIES.values() if s.launch is launch)
+    answers = {Launch.TRIGGER: (500, DB_ERROR), Launch.BACKFILL: (503, LOCKED)}
+    fake = FakeAirflow([answers[launch], (200, {"id": 7, "dag_run_id": "r"})], dag_id=strategy.dag_id)
+    clock = iter(range(100))
+    monkeypatch.setattr("lab.bench.runner._now", lambda: next(clock))
+    config = BenchConfig(partitions=2, parallelism=2)
+    runner = Runner(config, client(fake), progress=False)
+    t0 = runner.launch(strategy, config.conf(strategy), config.dates, 2, run_id="r")
+    assert t0 == 1  # the second try, the one Airflow accepted
+    if launch is Launch.BACKFILL:  # created while paused, one run per day, P runs at a time
+        assert fake.writes() == ["PATCH paused=True", *["POST /backfills"] * 2, "PATCH paused=False"]
+        assert fake.bodies[-1]["max_active_runs"] == 2
+        assert fake.bodies[-1]["dag_run_conf"] == config.conf(strategy)
+    else:
+        assert fake.writes() == [f"POST /dags/{strategy.dag_id}/dagRuns"] * 2
+        assert fake.bodies[-1] == {"logical_date": None, "conf": config.conf(strategy), "dag_run_id": "r"}
 
 
 def test_backfill_body_names_whole_days():
-    bodies: list[dict] = []
-    af = _client([(200, {"id": 1})], [], bodies)
-    af.backfill("d", "2024-01-01", "2024-01-03", max_active_runs=4, conf={"rows": 5})
-    assert bodies == [
+    fake = FakeAirflow([(200, {"id": 1})])
+    client(fake).backfill("d", "2024-01-01", "2024-01-03", max_active_runs=4, conf={"rows": 5})
+    assert fake.bodies == [
         {
             "dag_id": "d",
             "from_date": "2024-01-01T00:00:00Z",
@@ -64,35 +132,125 @@ def test_backfill_body_names_whole_days():
     ]
 
 
-def test_backfill_gives_up_with_airflows_reason_and_leaves_the_dag_unpaused(monkeypatch):
-    monkeypatch.setattr("lab.client.time.sleep", lambda s: None)
-    seen: list[str] = []
-    af = _client([(503, LOCKED)] * 3, seen)
-    with pytest.raises(AirflowError, match="Database is locked") as err:
-        af.backfill("d", "2024-01-01", "2024-01-03", attempts=3)
-    assert err.value.status_code == 503
-    assert seen[-1] == "PATCH paused=False"
+def test_a_database_that_stays_locked_is_a_clear_error_and_the_dag_is_unpaused(no_sleep):
+    fake = FakeAirflow([(503, LOCKED)] * 3)
+    with pytest.raises(AirflowError, match="Database is locked.*stayed busy through 3 attempts") as err:
+        client(fake, Retry(attempts=3)).backfill("d", "2024-01-01", "2024-01-03")
+    assert (err.value.status_code, err.value.attempts) == (503, 3)
+    assert fake.writes()[-1] == "PATCH paused=False"
 
 
-def test_other_refusals_are_not_retried():
-    calls = []
-
-    def conflict():
-        calls.append(1)
-        raise AirflowError("POST /backfills -> 409: There is already a running backfill", status_code=409)
-
-    with pytest.raises(AirflowError, match="409"):
-        retry_when_locked(conflict)
-    assert len(calls) == 1
+def test_a_trigger_refused_with_a_database_error_is_sent_again(no_sleep):
+    run = {"dag_run_id": "r1", "state": "queued", "conf": {"a": 1}}
+    fake = FakeAirflow([(500, DB_ERROR), (500, DB_ERROR), (200, run)])
+    assert client(fake).trigger("d", {"a": 1}, run_id="r1", unpause=False) == run
+    assert fake.writes() == ["POST /dags/d/dagRuns"] * 3
 
 
-def test_pauses_grow_and_are_capped(monkeypatch):
-    pauses: list[float] = []
-    monkeypatch.setattr("lab.client.time.sleep", pauses.append)
+def test_a_trigger_whose_answer_was_lost_returns_the_run_the_first_try_created():
+    run = {"dag_run_id": "r1", "state": "queued", "conf": {"a": 1}}
+    lost = httpx.ReadTimeout("no answer")
+    fake = FakeAirflow([lost, (409, {"detail": {"reason": "Unique constraint violation"}}), (200, run)])
+    assert client(fake).trigger("d", {"a": 1}, run_id="r1", unpause=False) == run
+    assert fake.seen[-3:] == ["POST /dags/d/dagRuns", "POST /dags/d/dagRuns", "GET /dags/d/dagRuns/r1"]
 
-    def locked():
-        raise AirflowError("POST /backfills -> 503: Database is locked", status_code=503)
 
-    with pytest.raises(AirflowError):
-        retry_when_locked(locked, attempts=4, pause_s=2.0, max_pause_s=5.0)
-    assert pauses == [2.0, 4.0, 5.0]
+def test_a_run_id_taken_before_is_a_conflict_not_a_success():
+    conflict = (409, {"detail": {"reason": "Unique constraint violation"}})
+    fake = FakeAirflow([conflict])
+    with pytest.raises(AirflowError, match="already has a run 'r1'") as err:
+        client(fake).trigger("d", {"a": 1}, run_id="r1", unpause=False)
+    assert err.value.status_code == 409
+    # After a lost answer, a run with another conf is someone else's: still a conflict.
+    fake = FakeAirflow([httpx.ReadTimeout("no answer"), conflict, (200, {"dag_run_id": "r1", "conf": {}})])
+    with pytest.raises(AirflowError, match="already has a run 'r1'"):
+        client(fake).trigger("d", {"a": 1}, run_id="r1", unpause=False)
+
+
+def test_a_write_without_answer_is_not_sent_again_unless_it_is_idempotent():
+    fake = FakeAirflow([httpx.ReadTimeout("no answer")])
+    with pytest.raises(AirflowError, match="no answer from Airflow"):
+        client(fake).trigger("d", {"a": 1}, unpause=False)  # no run id: a repeat could start a second run
+    assert fake.writes() == ["POST /dags/d/dagRuns"]
+
+
+@pytest.mark.parametrize(
+    "status, body",
+    [
+        (409, {"detail": "There is already a running backfill for dag d"}),
+        (500, {"detail": "An error occurred while trying to deserialize Dag: boom"}),
+        (400, {"detail": "Dag with dag_id: 'd' has import errors and cannot be triggered"}),
+    ],
+)
+def test_other_refusals_are_not_sent_again(status, body, no_sleep):
+    fake = FakeAirflow([(status, body)])
+    with pytest.raises(AirflowError) as err:
+        client(fake).api.request("POST", "/backfills", json={})
+    assert (err.value.status_code, err.value.attempts) == (status, 1)
+    assert body["detail"] in str(err.value)
+    assert no_sleep == []
+
+
+def test_pauses_grow_and_are_capped():
+    retry = Retry(first_pause_s=2.0, max_pause_s=5.0)
+    assert [retry.pause(a) for a in (1, 2, 3, 4)] == [2.0, 4.0, 5.0, 5.0]
+    with pytest.raises(ValueError):
+        Retry(attempts=0)
+
+
+def test_backfills_are_listed_and_completed(no_sleep):
+    fake = FakeAirflow(
+        [
+            (200, {"backfills": [{"id": 3, "completed_at": None}], "total_entries": 1}),
+            (500, DB_ERROR),
+            (200, {"id": 3, "completed_at": "2024-01-01T00:00:00Z"}),
+            (409, {"detail": "Backfill is already completed."}),
+        ]
+    )
+    af = client(fake)
+    assert af.backfills("d") == [{"id": 3, "completed_at": None}]
+    assert af.complete_backfill(3)["completed_at"]
+    assert af.complete_backfill(3) is None  # 409: complete already
+    assert fake.writes() == ["PUT /backfills/3/cancel"] * 3
+
+
+def test_a_run_deleted_by_a_lost_try_is_gone_not_an_error():
+    not_found = (404, {"detail": "The DagRun with dag_id: `d` and run_id: `r1` was not found"})
+    fake = FakeAirflow([httpx.ReadTimeout("no answer"), not_found])
+    client(fake).delete_run("d", "r1")
+    fake = FakeAirflow([not_found])
+    with pytest.raises(AirflowError) as err:
+        client(fake).delete_run("d", "r1")
+    assert err.value.status_code == 404
+
+
+def test_xcom_asks_airflow_to_deserialize_only_when_told():
+    fake = FakeAirflow([(200, {"value": {"work_s": 1.0}}), (200, {"value": [1, 2]})])
+    af = client(fake)
+    assert af.xcom("d", "r1", "t", map_index=2, deserialize=True) == {"work_s": 1.0}
+    assert af.xcom("d", "r1", "t") == [1, 2]
+    assert fake.params == [{"map_index": "2", "deserialize": "true"}, {"map_index": "-1"}]
+
+
+def test_threads_sharing_a_client_send_one_write_at_a_time():
+    """SQLite takes one write at a time: concurrent writes would only refuse each other."""
+    in_flight, most = [0], [0]
+    lock = threading.Lock()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.01)
+        with lock:
+            in_flight[0] -= 1
+        return httpx.Response(200, json={"dag_run_id": "r"})
+
+    http = httpx.Client(base_url=f"{URL}/api/v2", transport=httpx.MockTransport(handler))
+    api = Transport(URL, http=http)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: api.request("POST", "/dags/d/dagRuns", json={}), range(16)))
+    assert most[0] == 1
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: api.request("GET", "/dags/d"), range(16)))
+    assert most[0] > 1  # reads are not held back

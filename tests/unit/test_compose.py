@@ -9,7 +9,8 @@ import tomllib
 import pytest
 import yaml
 
-from lab.celery_local import (
+from lab.config import REPO_ROOT
+from lab.tools.celery_local import (
     CELERY_APP,
     DEFAULT_USER,
     DEPLOYMENT_ENV,
@@ -18,7 +19,6 @@ from lab.celery_local import (
     connection_env,
     users_setting,
 )
-from lab.config import REPO_ROOT
 from tests.unit.test_environment import _norm, locked_versions
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"

@@ -8,12 +8,14 @@ import duckdb
 import pytest
 
 from lab import lake
-from lab.partitions import PartitionError
+from lab.partitions import Partition, PartitionError
 
 
 def test_write_creates_hive_partition_with_exact_rows(tmp_path):
     written = lake.write_partition("2024-01-01", 250, lake_dir=tmp_path)
     assert written["rows"] == 250
+    assert written["partition"] == "event_date=2024-01-01"
+    assert written["path"] == str(lake.partition_dir("2024-01-01", lake_dir=tmp_path))
     assert lake.partition_files(lake_dir=tmp_path) == {"event_date=2024-01-01": ["data_0.parquet"]}
     counts = lake.partition_counts(lake_dir=tmp_path)
     assert counts.to_dict("records") == [{"partition": "event_date=2024-01-01", "rows": 250}]
@@ -49,9 +51,9 @@ def test_same_input_writes_identical_bytes(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"event_date": "2024-02-30", "rows": 1}, "not a real calendar date"),
-        ({"event_date": "2024-01-01", "rows": 0}, "events_per_partition"),
-        ({"event_date": "2024-01-01", "rows": 1, "country": "XX"}, "unknown country"),
+        ({"event_date": "2024-02-30", "events_per_partition": 1}, "not a real calendar date"),
+        ({"event_date": "2024-01-01", "events_per_partition": 0}, "events_per_partition"),
+        ({"event_date": "2024-01-01", "events_per_partition": 1, "country": "XX"}, "unknown country"),
     ],
 )
 def test_bad_input_writes_nothing(tmp_path, kwargs, message):
@@ -69,15 +71,61 @@ def test_validate_reports_missing_and_wrong_counts(tmp_path):
         "several_files": {},
         "ok": False,
     }
+    # Partition values and their paths are the same expectation.
+    assert lake.validate([Partition("2024-01-01"), Partition("2024-01-02")], 6, lake_dir=tmp_path) == report
 
 
-def test_exchange_swaps_directories_atomically(tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    a.mkdir(), b.mkdir()
-    (a / "new").write_text("new")
-    (b / "old").write_text("old")
-    assert lake._exchange(a, b)  # Linux: one renameat2(RENAME_EXCHANGE) call
-    assert (b / "new").exists() and (a / "old").exists()
+def test_validate_refuses_an_expectation_that_is_not_a_partition_path(tmp_path):
+    with pytest.raises(PartitionError, match="a partition path is written"):
+        lake.validate(["2024-01-01"], 6, lake_dir=tmp_path)
+
+
+def test_partition_counts_with_files(tmp_path):
+    lake.write_partition("2024-01-02", 3, "FR", table="t", lake_dir=tmp_path)
+    lake.write_partition("2024-01-01", 4, "DE", table="t", lake_dir=tmp_path)
+    assert lake.partition_counts("t", tmp_path, files=True).to_dict("records") == [
+        {"partition": "event_date=2024-01-01/country=DE", "rows": 4, "files": 1},
+        {"partition": "event_date=2024-01-02/country=FR", "rows": 3, "files": 1},
+    ]
+    assert list(lake.partition_counts("empty", tmp_path, files=True).columns) == [
+        "partition",
+        "rows",
+        "files",
+    ]
+
+
+def test_the_writer_is_self_contained_as_a_virtualenv_task_needs(tmp_path):
+    """@task.virtualenv runs the function's source alone: no module globals, no lab imports."""
+    import inspect
+    import textwrap
+
+    from lab import lake_writer
+
+    source = textwrap.dedent(inspect.getsource(lake_writer.write_events_partition))
+    namespace: dict = {}
+    exec(compile(source, "<virtualenv script>", "exec"), namespace)  # what the operator's script does
+    written = namespace["write_events_partition"](
+        "2024-01-01", 7, str(tmp_path / "t"), str(tmp_path / ".staging" / "t"), country="DE"
+    )
+    assert written["partition"] == "event_date=2024-01-01/country=DE" and written["rows"] == 7
+    assert lake.partition_counts("t", tmp_path)["rows"].tolist() == [7]
+    assert "PARTITION_BY (event_date, country)" in written["sql"]
+
+
+def test_a_dry_run_shows_the_statement_and_writes_nothing(tmp_path):
+    from lab.lake_writer import write_events_partition
+    from lab.partitions import Partition
+
+    sql = lake.copy_statement(Partition("2024-01-01", "DE"), 5, table="t")
+    assert sql.startswith("COPY (\nSELECT") and "FROM range(5)" in sql
+    assert sql.endswith(
+        "TO '<lake>/.staging/t/<pid>-<uuid>/out' (FORMAT parquet, PARTITION_BY (event_date, country))"
+    )
+    dry = write_events_partition(
+        "2024-01-01", 5, str(tmp_path / "t"), str(tmp_path / "s"), "DE", dry_run=True
+    )
+    assert dry["sql"].replace(str(tmp_path / "s"), "<lake>/.staging/t") == sql
+    assert list(tmp_path.iterdir()) == []  # validated and rendered, nothing created
 
 
 def test_writer_killed_mid_write_leaves_old_partition_and_its_staging_is_swept(tmp_path):

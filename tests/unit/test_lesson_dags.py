@@ -107,14 +107,22 @@ def test_step_08_names_the_dag_the_tasks_and_each_instance(dags):
     assert task.partial_kwargs["map_index_template"] == "Partition: {{ task.op_kwargs['date_str'] }}"
 
 
-def test_step_09_runs_the_mapped_task_in_a_pinned_cached_virtualenv(dags):
-    from importlib.metadata import version
+def test_step_09_runs_the_labs_writer_in_a_cached_isolated_virtualenv(dags):
+    from lab.lake_writer import write_events_partition
+    from lab.venv import partition_venv
 
-    task = dags["step_09_virtualenv"].get_task("process_partition")
+    dag = dags["step_09_virtualenv"]
+    task = dag.get_task("process_partition")
     assert task.operator_class.__name__ == "_PythonVirtualenvDecoratedOperator"
-    assert task.partial_kwargs["requirements"] == [f"duckdb=={version('duckdb')}"]
-    assert task.partial_kwargs["venv_cache_path"]
-    assert task.partial_kwargs["system_site_packages"] is False
+    assert task.python_callable is write_events_partition
+    spec = partition_venv()
+    assert {k: task.partial_kwargs[k] for k in spec} == spec
+    assert task.partial_kwargs["map_index_template"] == "Partition: {{ task.op_kwargs['event_date'] }}"
+    assert list(mapped_args(dag, "process_partition")) == ["event_date"]
+    assert task.partial_kwargs["op_kwargs"]["table_dir"].endswith("/step_09")
+    # The probe runs twice: in the spec's venv, and with Airflow's default of inheriting the environment.
+    assert dag.get_task("inspect_venv").inherit_env is False
+    assert dag.get_task("inspect_venv_inherit_env").inherit_env is True
 
 
 # ------------------------------------------------------------------ the anti-patterns

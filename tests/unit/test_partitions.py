@@ -1,4 +1,4 @@
-"""The partition lists and every validation rule, without Airflow."""
+"""Date partitions (the demo DAG's modes) and the single-value checks, without Airflow."""
 
 from datetime import UTC, date, datetime
 
@@ -12,8 +12,12 @@ from lab.partitions import (
     date_range,
     known_countries,
     parse_date,
-    resolve_dates,
+    plan_partitions,
 )
+
+
+def keys(plan):
+    return [p.key for p in plan]
 
 
 def test_date_range_includes_both_ends():
@@ -51,25 +55,44 @@ def test_daily_is_the_day_before_run_after():
     run_after = datetime(2024, 3, 1, 0, 30, tzinfo=UTC)
     assert daily_partition(run_after) == "2024-02-29"
     assert daily_partition("2024-03-01T00:30:00Z") == "2024-02-29"
-    assert resolve_dates("daily", None, None, run_after) == ["2024-02-29"]
+    assert keys(plan_partitions("daily", None, None, run_after=run_after)) == ["2024-02-29"]
+    assert plan_partitions("daily", run_after=run_after)[0].country is None  # no countries: dates alone
 
 
-def test_custom_mode_uses_the_range():
-    assert resolve_dates("custom", "2024-01-01", "2024-01-03", date(2030, 1, 1)) == [
+def test_a_bad_run_after_is_refused():
+    with pytest.raises(PartitionError, match="run_after must be an ISO timestamp"):
+        daily_partition("yesterday")
+
+
+def test_range_mode_without_countries_is_dates_alone():
+    assert keys(plan_partitions("range", "2024-01-01", "2024-01-03", run_after=date(2030, 1, 1))) == [
         "2024-01-01",
         "2024-01-02",
         "2024-01-03",
     ]
 
 
-def test_custom_mode_needs_both_dates():
-    with pytest.raises(PartitionError, match="needs both start_date and end_date"):
-        resolve_dates("custom", "2024-01-01", None, date(2030, 1, 1))
+def test_range_mode_needs_both_dates():
+    with pytest.raises(PartitionError, match="range mode needs both start_date and end_date"):
+        plan_partitions("range", "2024-01-01", None, run_after=date(2030, 1, 1))
 
 
-def test_unknown_mode_is_refused():
-    with pytest.raises(PartitionError, match="unknown mode 'weekly'"):
-        resolve_dates("weekly", "2024-01-01", "2024-01-02", date(2030, 1, 1))
+@pytest.mark.parametrize("mode", ["weekly", "custom"])
+def test_unknown_mode_is_refused(mode):
+    with pytest.raises(
+        PartitionError, match=f"unknown mode '{mode}': choose one of daily, range, country_reload"
+    ):
+        plan_partitions(mode, "2024-01-01", "2024-01-02", run_after=date(2030, 1, 1))
+
+
+def test_country_reload_needs_a_country():
+    with pytest.raises(PartitionError, match="country_reload reloads one country: .* got none"):
+        plan_partitions("country_reload", "2024-01-01", "2024-01-02")
+
+
+def test_a_long_date_only_range_is_refused_with_the_plain_message():
+    with pytest.raises(PartitionError, match=r"^1096 partitions is more than .* max_map_length = 1024"):
+        plan_partitions("range", "2024-01-01", "2026-12-31")
 
 
 @pytest.mark.parametrize("bad", [0, -5, 1.5, "10", True, None])

@@ -5,16 +5,14 @@ from datetime import UTC, datetime
 import pytest
 
 from lab.partitions import (
+    MAX_LATENCY_S,
+    Partition,
     PartitionError,
     check_count,
     check_fail_partitions,
     check_latency_s,
     known_countries,
     parse_countries,
-    parse_partition_key,
-    partition_key,
-    partition_label,
-    partition_path,
     plan_partitions,
     plan_run,
 )
@@ -30,7 +28,7 @@ RANGE = {
 
 
 def keys(plan):
-    return [f"{p['event_date']}/{p['country']}" for p in plan]
+    return [p.key for p in plan]
 
 
 def test_range_is_the_cross_product_dates_outer_countries_inner():
@@ -43,7 +41,9 @@ def test_range_is_the_cross_product_dates_outer_countries_inner():
         "2024-01-03/DE",
         "2024-01-03/FR",
     ]
-    assert plan[0] == {"event_date": "2024-01-01", "country": "DE"}  # the kwargs of one mapped instance
+    assert plan[0] == Partition("2024-01-01", "DE")
+    # the JSON form: one mapped instance's kwargs
+    assert plan[0].as_kwargs() == {"event_date": "2024-01-01", "country": "DE"}
 
 
 def test_daily_is_yesterday_of_run_after_for_every_country():
@@ -166,21 +166,6 @@ def test_bad_countries_are_refused(value, message):
         parse_countries(value)
 
 
-def test_partition_names():
-    assert partition_key("2024-01-01", "DE") == "2024-01-01/DE"
-    assert partition_label("2024-01-01", "DE") == "2024-01-01 / DE"
-    assert partition_path("2024-01-01", "DE") == "event_date=2024-01-01/country=DE"
-    assert parse_partition_key("2024-01-01/DE") == ("2024-01-01", "DE")
-
-
-@pytest.mark.parametrize(
-    "bad", ["2024-01-01-DE", "2024-01-01/de", "2024-02-30/DE", "2024-01-01/XX", "", None]
-)
-def test_bad_partition_keys_are_refused(bad):
-    with pytest.raises(PartitionError):
-        parse_partition_key(bad)
-
-
 def test_fail_partitions_must_be_partitions_of_the_run():
     plan = plan_partitions("range", "2024-01-01", "2024-01-02", ["DE", "FR"], RUN_AFTER)
     assert check_fail_partitions(["2024-01-02/FR"], plan) == ["2024-01-02/FR"]
@@ -195,8 +180,9 @@ def test_fail_partitions_must_be_partitions_of_the_run():
 
 @pytest.mark.parametrize("bad", [-1, 601, "1", True, None])
 def test_latency_must_be_a_sane_number_of_seconds(bad):
-    with pytest.raises(PartitionError, match="latency_s"):
+    with pytest.raises(PartitionError, match="latency_s must be a number of seconds from 0 to 600"):
         check_latency_s(bad)
+    assert check_latency_s(MAX_LATENCY_S) == 600.0
 
 
 def test_plan_run_checks_every_param_and_returns_the_pairs():
@@ -206,7 +192,18 @@ def test_plan_run_checks_every_param_and_returns_the_pairs():
         "2024-01-02/DE",
         "2024-01-02/FR",
     ]
-    assert len(plan_run({"mode": "daily", "events_per_partition": 1}, RUN_AFTER)) == len(known_countries())
+    every = list(known_countries())
+    assert len(plan_run({"mode": "daily", "countries": every, "events_per_partition": 1}, RUN_AFTER)) == len(
+        every
+    )
+
+
+def test_plan_run_without_countries_plans_dates_alone():
+    """The demo DAG's Params have no countries: its partitions are dates (keys 'YYYY-MM-DD')."""
+    plan = plan_run(
+        {"mode": "range", "start_date": "2024-01-01", "end_date": "2024-01-02", "events_per_partition": 5}
+    )
+    assert keys(plan) == ["2024-01-01", "2024-01-02"]
 
 
 @pytest.mark.parametrize(

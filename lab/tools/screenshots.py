@@ -1,11 +1,12 @@
-"""Regenerate the Airflow UI pictures of the docs from a real run: `python -m lab.screenshots` (`make screenshots`).
+"""The docs' Airflow UI pictures, from a real run: `python -m lab.tools.screenshots` (`make screenshots`).
 
 A throw-away local Airflow (its own home, lake and free port under a temporary directory, so
 the participant's `.airflow/` and `data/lake/` are never touched) runs the demo DAG twice, a
-daily run and a custom-mode reload of a week, and headless Chromium photographs:
+daily run and a range-mode reload of a week, and headless Chromium photographs:
 
     notebooks/img/grid_mapped_run.png    the reload run: grid on the left, task instances labelled "Partition: ..."
     notebooks/img/mapped_task_list.png   the mapped instances of process_partition, one per date
+    notebooks/img/dag_graph.png          the reload run's graph: Get date range -> Process partition [7]
     notebooks/img/trigger_form.png       the trigger form that the DAG's Params generate
 
 Each picture is taken only after the page shows what the docs say it shows (the labels, the
@@ -18,37 +19,30 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from lab.config import REPO_ROOT
+from lab.processes import free_port
 
 DAG_ID = "dynamic_task_mapping_demo"
 TASK_ID = "process_partition"
 RELOAD_RUN_ID = "reload_2024-01-01_to_2024-01-07"
 RELOAD_CONF = {
-    "mode": "custom",
+    "mode": "range",
     "start_date": "2024-01-01",
     "end_date": "2024-01-07",
     "events_per_partition": 1000,
 }
 DAILY_RUN_ID = "daily_load"
 OUT_DIR = REPO_ROOT / "notebooks" / "img"  # next to the notebooks, so JupyterLab can show them too
-PICTURES = ("grid_mapped_run.png", "mapped_task_list.png", "trigger_form.png")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def take(client, out_dir: Path) -> list[Path]:
-    """Photograph the three pages of a finished reload run; returns the files written."""
-    from lab import browser as ui
+    """Photograph the pages of a finished reload run and the trigger form; returns the files written."""
+    from lab.tools import browser as ui
 
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = [f"Partition: 2024-01-0{d}" for d in range(1, 8)]
@@ -72,6 +66,17 @@ def take(client, out_dir: Path) -> list[Path]:
             )
             page.wait_for_load_state("networkidle")
             written.append(_shot(page, out_dir / "mapped_task_list.png"))
+
+            ui.open_ui(page, ui.run_url(client.url, DAG_ID, RELOAD_RUN_ID), RELOAD_RUN_ID)
+            page.get_by_title("Show Graph", exact=False).first.click()
+            nodes = page.locator(".react-flow__node")
+            nodes.filter(has_text="Process partition").first.wait_for(state="visible")
+            graph = " ".join(nodes.all_inner_texts())
+            _require("Get date range" in graph, "the graph lacks the planning task")
+            _require(f"[{len(labels)}]" in " ".join(graph.split()), "the graph lacks the mapped count")
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(500)  # let the layout settle (fit to view)
+            written.append(_shot(page, out_dir / "dag_graph.png"))
 
         with ui.new_page(browser, viewport={"width": 1400, "height": 1250}) as page:
             dialog = ui.open_trigger_form(page, client.url, DAG_ID, display_name)
@@ -107,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from lab import browser
+    from lab.tools import browser
 
     try:
         browser.chromium_path()
@@ -122,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "LAB_AIRFLOW_HOME": str(tmp / "airflow-home"),
                 "LAB_LAKE_DIR": str(tmp / "lake"),
-                "LAB_AIRFLOW_PORT": str(_free_port()),
+                "LAB_AIRFLOW_PORT": str(free_port()),
             }
         )
         os.environ.pop("LAB_AIRFLOW_URL", None)

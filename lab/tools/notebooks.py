@@ -1,4 +1,4 @@
-"""Re-execute the lesson notebooks in place: `python -m lab.notebooks [NAME ...]` (`make notebooks`).
+"""Re-execute the lesson notebooks in place: `python -m lab.tools.notebooks [NAME ...]` (`make notebooks`).
 
 Each notebook runs top to bottom in a fresh kernel with notebooks/ as working directory, the
 way a participant runs it; a cell error stops that notebook and the command fails. Stored
