@@ -161,6 +161,35 @@ def partition_dir(
     return path / f"country={check_country(country)}" if country is not None else path
 
 
+class LakeNotWritableError(OSError):
+    """A directory that a partition write needs cannot be written; the message names it and why."""
+
+
+def check_writable(target: Path, *directories: Path) -> None:
+    """Refuse, before anything is written, a partition write that could not finish.
+
+    Each directory (or its nearest existing parent) must let us create an entry. It is probed
+    by creating and removing an empty directory, because permission bits alone do not tell:
+    root writes through them, while a read-only mount or `chattr +i` stops root too.
+    """
+    for directory in dict.fromkeys(directories):
+        existing = directory
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        probe = existing / f".lab-write-check-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            probe.mkdir()
+            probe.rmdir()
+        except OSError as exc:
+            reason = f"{exc.strerror} [{errno.errorcode.get(exc.errno, exc.errno)}]"
+            raise LakeNotWritableError(
+                exc.errno,
+                f"cannot write partition {target}: {existing} is not writable: {reason}. Nothing in the "
+                "lake was changed. Make it writable (`ls -ld` and `lsattr -d` show why) or set LAB_LAKE_DIR "
+                "to a writable directory, then clear the failed task",
+            ) from exc
+
+
 def write_partition(
     event_date: str | date,
     rows: int,
@@ -181,6 +210,7 @@ def write_partition(
     target = partition_dir(day, country, table, lake_dir)
     root = Path(lake_dir or settings().lake_dir)
     staging_root = root / STAGING / table
+    check_writable(target, staging_root, target.parent, target)
     staging_root.mkdir(parents=True, exist_ok=True)
     _sweep_staging(staging_root)
     staging = staging_root / f"{os.getpid()}-{uuid.uuid4().hex}"
