@@ -8,9 +8,10 @@ LAB_AIRFLOW_URL plus LAB_AIRFLOW_TOKEN or LAB_AIRFLOW_USERNAME / LAB_AIRFLOW_PAS
 
 from __future__ import annotations
 
+import random
 import time
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import httpx
 import pandas as pd
@@ -20,6 +21,7 @@ from lab.config import Settings, settings
 TERMINAL_RUN_STATES = {"success", "failed"}
 FINISHED_TI_STATES = {"success", "failed", "skipped", "upstream_failed", "removed"}
 TI_TIME_COLUMNS = ["queued_when", "scheduled_when", "start_date", "end_date"]
+TRIGGER_TIMEOUT_S = 180.0
 
 
 class AirflowError(RuntimeError):
@@ -34,29 +36,51 @@ class RunTimeout(AirflowError):
     """A run was still going when the wait ran out."""
 
 
-def retry_when_locked(call, attempts: int = 10, pause_s: float = 0.5, max_pause_s: float = 5.0):
-    """Call `call()` again while the API answers 503 (SQLite busy); other errors go straight up.
+def retry_when_locked(
+    call, attempts: int = 10, pause_s: float = 0.5, max_pause_s: float = 5.0, retry_if=None, jitter=False
+):
+    """Call `call()` again while the API answers that SQLite is busy; other errors go straight up.
 
     Airflow answers 503 "Database is locked" to a backfill it could not create on SQLite under
-    concurrent writes, after rolling it back, so that the caller can try again. The writes come
-    in bursts (the DAG processor rewrites every parsed DAG every `min_file_process_interval`,
-    for several seconds on 2 cores), so the pauses grow: over 20 s in all by default.
+    concurrent writes, after rolling it back, so that the caller can try again; any write can
+    also get 500 "Database error" when its audit-log entry waited too long for the lock (see
+    lab.airflow_sqlite). The writes come in bursts (the DAG processor rewrites every parsed DAG
+    every `min_file_process_interval`, for several seconds on 2 cores), so the pauses grow:
+    over 20 s in all by default. `retry_if(exc)` widens what is retried; `jitter` spreads the
+    pauses of many callers refused at once, so that they do not all come back together.
     """
     for attempt in range(1, attempts + 1):
         try:
             return call()
         except AirflowError as exc:
-            if exc.status_code != 503 or attempt == attempts:
+            if not (_busy(exc) or (retry_if and retry_if(exc))) or attempt == attempts:
                 raise
-            time.sleep(min(pause_s * attempt, max_pause_s))
+            time.sleep(min(pause_s * attempt, max_pause_s) * (random.uniform(0.5, 1.5) if jitter else 1))
     raise ValueError(f"attempts must be at least 1, not {attempts}")
+
+
+def _no_answer(exc: AirflowError) -> bool:
+    return exc.status_code is None and "no answer" in str(exc)
+
+
+def _busy(exc: AirflowError) -> bool:
+    return exc.status_code == 503 or (exc.status_code == 500 and "Database error" in str(exc))
+
+
+def _loopback(url: str) -> bool:
+    return httpx.URL(url).host in ("127.0.0.1", "localhost", "::1")
 
 
 class Airflow:
     def __init__(self, url: str | None = None, cfg: Settings | None = None, timeout: float = 30.0):
         self.cfg = cfg or settings()
         self.url = (url or self.cfg.url).rstrip("/")
-        self.http = httpx.Client(base_url=f"{self.url}/api/v2", timeout=timeout, headers=self._auth_headers())
+        self.http = httpx.Client(
+            base_url=f"{self.url}/api/v2",
+            timeout=timeout,
+            headers=self._auth_headers(),
+            trust_env=not _loopback(self.url),  # a proxy for the internet must not get 127.0.0.1's calls
+        )
 
     def __repr__(self) -> str:
         return f"Airflow({self.url!r})"
@@ -169,13 +193,26 @@ class Airflow:
         self, dag_id: str, conf: dict | None = None, run_id: str | None = None, unpause: bool = True
     ) -> dict:
         """Start a manual run (no logical date, as the UI's trigger button does) and return it."""
-        self.wait_for_dag(dag_id)
-        if unpause:
-            self.unpause(dag_id)
-        body: dict = {"logical_date": None, "conf": conf or {}}
-        if run_id:
-            body["dag_run_id"] = run_id
-        return self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)
+        dag = self.wait_for_dag(dag_id)
+        if unpause and dag.get("is_paused", True):
+            retry_when_locked(lambda: self.unpause(dag_id), retry_if=_no_answer)
+        # The run id is chosen here, in Airflow's format, so that trying again is safe: when an
+        # attempt whose answer was lost did create the run, the next one gets 409 for this id.
+        run_id = run_id or f"manual__{datetime.now(UTC).isoformat()}"
+        body: dict = {"logical_date": None, "conf": conf or {}, "dag_run_id": run_id}
+        tries: list[AirflowError] = []
+
+        def create() -> dict:
+            try:
+                # A busy SQLite queues the request: waiting for it beats sending it again.
+                return self.request("POST", f"/dags/{dag_id}/dagRuns", json=body, timeout=TRIGGER_TIMEOUT_S)
+            except AirflowError as exc:
+                if exc.status_code == 409 and tries:
+                    return self.run(dag_id, run_id)  # created by an earlier attempt after all
+                tries.append(exc)
+                raise
+
+        return retry_when_locked(create, attempts=20, max_pause_s=10.0, retry_if=_no_answer, jitter=True)
 
     def run(self, dag_id: str, run_id: str) -> dict:
         return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
