@@ -7,19 +7,33 @@ show_file("dags/dynamic_task_mapping_demo.py")
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from lab import airflow_local
+from lab import airflow_local, diagnose
 from lab.client import Airflow
 from lab.config import settings
 
 
 def start(timeout: float = 300.0) -> Airflow:
-    """Make sure Airflow is up (reusing a healthy one) and return its REST client."""
+    """Make sure Airflow is up (reusing a healthy one) and return its REST client.
+
+    A DAG file that fails to import is reported here (file, line, message), so the lesson's
+    first cell says so rather than a DAG silently missing later.
+    """
     cfg = settings()
     if cfg.is_managed:
         airflow_local.up(cfg, timeout=timeout, quiet=True)
-    return Airflow(cfg=cfg)
+    af = Airflow(cfg=cfg)
+    show_import_errors(af)
+    return af
+
+
+def show_import_errors(af: Airflow) -> None:
+    """Print the DAG files Airflow could not import, if any (to stderr: it shows red in Jupyter)."""
+    text = diagnose.describe_import_problems(diagnose.import_problems(af))
+    if text:
+        print(text, file=sys.stderr)
 
 
 def relative(path: str | Path) -> str:
