@@ -149,7 +149,9 @@ def port_holder(port: int, marker: str) -> str:
     for conn in _listeners(port):
         try:
             proc = psutil.Process(conn.pid)
-            home = _environ(proc).get(marker)
+            # The marker, or else the working directory: every component runs in its Airflow home
+            # (the api-server's process title overwrites its environment as /proc shows it).
+            home = _environ(proc).get(marker) or _lab_home(proc.cwd())
             name = " ".join(proc.cmdline()[:3]) or proc.name()
         except (psutil.Error, OSError):
             continue
@@ -167,6 +169,10 @@ def _listeners(port: int) -> list:
     except (psutil.Error, OSError):
         return []
     return [c for c in conns if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid]
+
+
+def _lab_home(cwd: str) -> str | None:
+    return cwd if (Path(cwd) / "lab-state.json").exists() else None
 
 
 def _environ(proc: psutil.Process) -> dict:

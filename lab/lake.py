@@ -172,10 +172,7 @@ def check_writable(target: Path, *directories: Path) -> None:
     by creating and removing an empty directory, because permission bits alone do not tell:
     root writes through them, while a read-only mount or `chattr +i` stops root too.
     """
-    for directory in dict.fromkeys(directories):
-        existing = directory
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
+    for existing in dict.fromkeys(_nearest_existing(d) for d in directories):
         probe = existing / f".lab-write-check-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             probe.mkdir()
@@ -188,6 +185,12 @@ def check_writable(target: Path, *directories: Path) -> None:
                 "lake was changed. Make it writable (`ls -ld` and `lsattr -d` show why) or set LAB_LAKE_DIR "
                 "to a writable directory, then clear the failed task",
             ) from exc
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def write_partition(
