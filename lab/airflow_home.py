@@ -80,8 +80,10 @@ def airflow_env(cfg: Settings | None = None, extra: dict[str, str] | None = None
             # A restarted scheduler re-queues the tasks of the one that died within a minute, not 5.
             "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "20",
             # A task keeps retrying its calls to the Execution API for minutes, not 31 s, so it
-            # survives an api-server that died and is restarted by `lab up`.
-            "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
+            # survives an api-server that died and is restarted by `lab up`; at most 15 s apart
+            # (not 90), so that it carries on soon after the api-server is back.
+            "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "20",
+            "AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MAX": "15",
             # The lab's own traffic stays on loopback, whatever proxy the machine sets.
             "NO_PROXY": _with_loopback(env.get("NO_PROXY") or env.get("no_proxy")),
             "no_proxy": _with_loopback(env.get("no_proxy") or env.get("NO_PROXY")),

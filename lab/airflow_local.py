@@ -5,7 +5,9 @@
 that also finds task processes (Airflow's task supervisor moves each task into a process
 group of its own, so killing our group alone would orphan a running task). Every process we
 start carries LAB_AIRFLOW_INSTANCE=<airflow home> in its environment, which children inherit;
-`down` stops the group, then anything else that still carries the marker.
+`down` stops the group, then anything else that still carries the marker. `up` on a running lab
+restarts only the components that died (each leads a session of its own, see lab.components),
+and `status` says in words what is wrong (lab.diagnose).
 """
 
 from __future__ import annotations

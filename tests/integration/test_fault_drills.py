@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -133,7 +134,7 @@ def test_scheduler_killed_mid_run_is_restarted_alone_and_the_run_finishes(second
 
 def test_api_server_killed_status_names_it_and_up_restores_it(second_lab):
     lab, af = second_lab, second_lab.client()
-    days, rows = 4, 40
+    days, rows = 3, 40
     run_id = af.trigger(DAG, conf("2024-06-11", days, rows, latency_s=6))["dag_run_id"]
     wait_until(lambda: "running" in writers(af, run_id).state.tolist(), 420, "a partition being written")
     before, status = kill(lab, "api-server")
@@ -284,24 +285,40 @@ def test_make_lab_twice_points_at_the_first_and_ctrl_c_stops_only_jupyter(second
         )
         wait_until(lambda: _answers(url), 240, "JupyterLab to answer")
         jupyter = psutil.Process(first.pid).children(recursive=True)
-        assert jupyter, "no JupyterLab process under `lab jupyter`"
+        server = _listeners(lab.jupyter_port)
+        assert len(server) == 1 and server <= {p.pid for p in jupyter}  # JupyterLab, started by it
 
         second = lab.lab("jupyter", timeout=240)
         assert second.returncode == 0, second.stdout
         assert "already running in another terminal" in second.stdout
         assert url in second.stdout
         assert lab.component_pids() == before  # no second Airflow, nothing restarted
-        assert psutil.Process(first.pid).children(recursive=True) == jupyter  # no second JupyterLab
+        assert _listeners(lab.jupyter_port) == server  # still that one JupyterLab, no second
 
         os.killpg(first.pid, signal.SIGINT)  # Ctrl-C in the first terminal
         assert first.wait(timeout=120) == 0
         assert "left running" in "".join(lines)  # it did not start this Airflow, so it keeps it
-        assert not [p for p in jupyter if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert not [p for p in jupyter if _running(p)] and _listeners(lab.jupyter_port) == set()
         assert lab.component_pids() == before
         assert airflow_local.status(lab.cfg)["healthy"]
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _listeners(port: int) -> set[int]:
+    return {
+        c.pid
+        for c in psutil.net_connections("tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+    }
 
 
 def _answers(url: str) -> bool:
@@ -315,12 +332,14 @@ def test_ctrl_c_during_lab_up_leaves_nothing_running(second_lab, tmp_path):
     """Interrupted after the components were spawned, `lab up` stops all of them and says so."""
     home = tmp_path / "home"
     home.mkdir()
-    # A copy of the second lab's migrated database, so that `prepare` is quick (what a re-run does).
+    # The second lab's migrated database and task virtualenv, so that `prepare` is quick (as when
+    # `lab up` runs again in a home that has been set up).
     with (
         sqlite3.connect(second_lab.cfg.airflow_home / "airflow.db") as src,
         sqlite3.connect(home / "airflow.db") as dst,
     ):
         src.backup(dst)
+    shutil.copytree(second_lab.cfg.airflow_home / "venv-cache", home / "venv-cache", symlinks=True)
     env = {
         **second_lab.env,
         "LAB_AIRFLOW_HOME": str(home),
