@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LAB := $(BIN)/lab
 PYTEST_ARGS ?=
 
-.PHONY: help setup lab up down status logs check lint fmt test test-unit test-celery notebooks reset chromium test-browser screenshots bench bench-reference
+.PHONY: help setup lab up down status logs check lint fmt test test-unit test-faults test-celery notebooks reset chromium test-browser screenshots bench bench-reference
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ test: setup chromium lint  ## every test: lint, unit, DAG integrity, integration
 
 test-unit: setup  ## only the tests that need no Airflow
 	$(BIN)/pytest -m "not airflow" tests/unit $(PYTEST_ARGS)
+
+test-faults: setup  ## only the fault drills, offline after setup, two labs side by side (README: When something goes wrong)
+	$(BIN)/pytest tests/integration/test_fault_drills.py tests/integration/test_offline.py tests/integration/test_two_labs.py $(PYTEST_ARGS)
 
 test-celery: setup  ## only the distributed path: PostgreSQL + Redis (apt-installed if missing) + Airflow on CeleryExecutor, 2 workers
 	LAB_TEST_CELERY=1 $(BIN)/pytest tests/celery $(PYTEST_ARGS)

@@ -5,38 +5,39 @@
 that also finds task processes (Airflow's task supervisor moves each task into a process
 group of its own, so killing our group alone would orphan a running task). Every process we
 start carries LAB_AIRFLOW_INSTANCE=<airflow home> in its environment, which children inherit;
-`down` stops the group, then anything else that still carries the marker.
+`down` stops the group, then anything else that still carries the marker. `up` on a running lab
+restarts only the components that died (each leads a session of its own, see lab.components),
+and `status` says in words what is wrong (lab.diagnose).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import psutil
 
-from lab import prepare_stamp, profiles
+from lab import airflow_sqlite, components, diagnose
+from lab.airflow_home import MARKER, AirflowStartError, airflow_env, log_dir, prepare, tail
 from lab.config import Settings, settings
-from lab.processes import AUTH_MANAGER, STATE_FILE, port_in_use, signal_all, stop_all
+from lab.diagnose import HEALTH_KEYS, health, is_healthy
+from lab.processes import STATE_FILE, port_in_use, signal_all, stop_all
 
-MARKER = "LAB_AIRFLOW_INSTANCE"
-AIRFLOW_SITE = Path(__file__).resolve().parent / "airflow_site"
 LOCAL_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-# Components whose health /api/v2/monitor/health reports (the api-server answering is its own proof).
-HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
-
-
-class AirflowStartError(RuntimeError):
-    """The local Airflow did not come up; the message says why and shows the log tail."""
+# On one machine the api-server reads task logs from the log folder: no log server, which would
+# listen on every interface, on port 8793 that a second lab on the same host could not have.
+LOCAL_ARGV = {
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
+}
 
 
 @dataclass
@@ -49,6 +50,9 @@ class Instance:
     pids: dict[str, int] = field(default_factory=dict)
     started_at: float = 0.0
     executor: str = "LocalExecutor"
+    created: dict[str, float] = field(default_factory=dict)  # name -> process create time (pid reuse)
+    # True when the `up` call that returned this started the whole Airflow (not saved).
+    started_here: bool = field(default=False, compare=False)
 
     @classmethod
     def load(cls, home: Path) -> Instance | None:
@@ -64,82 +68,8 @@ class Instance:
 
     def save(self) -> None:
         data = {**self.__dict__, "home": str(self.home)}
+        data.pop("started_here")
         (self.home / STATE_FILE).write_text(json.dumps(data, indent=2))
-
-
-def log_dir(cfg: Settings) -> Path:
-    return cfg.airflow_home / "lab-logs"
-
-
-def _secrets(cfg: Settings) -> dict[str, str]:
-    """Secrets every component must share (JWT for the execution API), generated once per home."""
-    path = cfg.airflow_home / "lab-secrets.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    values = {"jwt_secret": secrets.token_urlsafe(32), "secret_key": secrets.token_urlsafe(32)}
-    path.write_text(json.dumps(values))
-    path.chmod(0o600)
-    return values
-
-
-def airflow_env(cfg: Settings | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment every Airflow process of the lab runs with (also for `lab airflow ...`)."""
-    cfg = cfg or settings()
-    cfg.airflow_home.mkdir(parents=True, exist_ok=True)
-    keys = _secrets(cfg)
-    venv_bin = str(Path(sys.executable).parent)
-    env = dict(os.environ)
-    env.update(
-        {
-            "PATH": venv_bin + os.pathsep + env.get("PATH", ""),  # `airflow` and `uv` of this venv
-            "AIRFLOW_HOME": str(cfg.airflow_home),
-            MARKER: str(cfg.airflow_home),
-            "LAB_LAKE_DIR": str(cfg.lake_dir),
-            # The lab's code, and lab/airflow_site: what Python and Airflow import at start-up.
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (str(cfg.repo_root), str(AIRFLOW_SITE), env.get("PYTHONPATH")) if p
-            ),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(cfg.dags_dir),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": str(cfg.parallelism),
-            "AIRFLOW__CORE__AUTH_MANAGER": AUTH_MANAGER,
-            # No login on loopback: the API server only ever listens on 127.0.0.1.
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{cfg.airflow_home / 'airflow.db'}",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(cfg.port),
-            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{cfg.port}",
-            # Tasks report to the execution API; it must follow the port or every task fails.
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{cfg.port}/execution/",
-            "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
-            "AIRFLOW__API__SECRET_KEY": keys["secret_key"],
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(cfg.airflow_home / "logs"),
-        }
-    )
-    env.update(
-        profiles.profile_env(profiles.selected({**env, **(extra or {})}))
-    )  # tuned, or Airflow's defaults
-    env.update(extra or {})
-    return env
-
-
-def health(url: str, timeout: float = 3.0) -> dict | None:
-    """The API server's health document, or None when it does not answer."""
-    try:
-        response = httpx.get(f"{url}/api/v2/monitor/health", timeout=timeout)
-        return response.json() if response.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
-        return None
-
-
-def is_healthy(doc: dict | None, components=LOCAL_COMPONENTS) -> bool:
-    if not doc or doc.get("metadatabase", {}).get("status") != "healthy":
-        return False
-    return all(
-        (doc.get(HEALTH_KEYS[c]) or {}).get("status") == "healthy" for c in components if c in HEALTH_KEYS
-    )
 
 
 def lab_processes(home: Path) -> list[psutil.Process]:
@@ -167,28 +97,35 @@ def lab_processes(home: Path) -> list[psutil.Process]:
     return found
 
 
-def tail(path: Path, lines: int = 30) -> str:
-    if not path.exists():
-        return f"(no log at {path})"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
 def status(cfg: Settings | None = None) -> dict:
-    """A small report: is it running, healthy, where, which processes."""
+    """A small report: is it running, healthy, where, which processes, and each component's state."""
     cfg = cfg or settings()
     inst = Instance.load(cfg.airflow_home)
     procs = lab_processes(cfg.airflow_home)
     doc = health(cfg.url)
+    pids = inst.pids if inst and procs else {}
+    states = diagnose.component_states({n: component_alive(inst, n) for n in pids}, doc)
     return {
         "url": cfg.url,
         "airflow_home": str(cfg.airflow_home),
         "running": bool(procs),
-        "healthy": is_healthy(doc, inst.pids if inst else LOCAL_COMPONENTS),
+        "healthy": is_healthy(doc, inst.pids if inst else LOCAL_COMPONENTS) and not _dead(states),
         "health": doc,
         "processes": len(procs),
         "pss_mib": round(memory_pss(procs) / 2**20, 1),
-        "components": inst.pids if inst else {},
+        "components": pids,
+        "component_states": states,
+        "problems": diagnose.problems(states, pids, doc),
     }
+
+
+def _dead(states: dict[str, str]) -> list[str]:
+    return [name for name, state in states.items() if state == diagnose.DEAD]
+
+
+def component_alive(inst: Instance, name: str) -> bool:
+    """Is the process `up` started for component `name` still that component?"""
+    return components.alive(inst.pids.get(name), inst.created.get(name))
 
 
 def memory_pss(procs: list[psutil.Process]) -> int:
@@ -218,39 +155,6 @@ def _spawn(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
         )
 
 
-def prepare(cfg: Settings | None = None, env: dict | None = None, say=print, force: bool = False) -> None:
-    """Everything that needs no running Airflow: migrate the metadata DB, build the cached virtualenv.
-
-    Done once at `make setup`, so that afterwards tasks run without network; again at every
-    `up`, where it costs nothing when nothing changed since (`lab.prepare_stamp`).
-    """
-    cfg = cfg or settings()
-    env = env or airflow_env(cfg)
-    if not force and prepare_stamp.is_current(cfg.airflow_home, env):
-        say(f"The Airflow home {cfg.airflow_home} is prepared and unchanged since")
-        return
-    prepare_stamp.forget(cfg.airflow_home)
-    logs = log_dir(cfg)
-    logs.mkdir(parents=True, exist_ok=True)
-    say(f"Preparing the metadata database in {cfg.airflow_home} ...")
-    migrate = subprocess.run(
-        ["airflow", "db", "migrate"], env=env, capture_output=True, text=True, cwd=cfg.airflow_home
-    )
-    (logs / "db-migrate.log").write_text(migrate.stdout + migrate.stderr)
-    if migrate.returncode != 0:
-        raise AirflowStartError(f"`airflow db migrate` failed:\n{tail(logs / 'db-migrate.log')}")
-    venv = subprocess.run(
-        ["python", "-m", "lab.venv"], env=env, capture_output=True, text=True, cwd=cfg.airflow_home
-    )
-    (logs / "venv.log").write_text(venv.stdout + venv.stderr)
-    if venv.returncode != 0:  # not fatal: the task will try to build it itself
-        say(
-            f"WARNING: could not build the cached virtualenv (see {logs / 'venv.log'}):\n{tail(logs / 'venv.log', 5)}"
-        )
-    else:
-        prepare_stamp.record(cfg.airflow_home, env)
-
-
 def up(
     cfg: Settings | None = None,
     *,
@@ -260,82 +164,165 @@ def up(
     timeout: float = 240.0,
     quiet: bool = False,
 ) -> Instance:
-    """Start the local Airflow (or reuse a healthy one) and wait until it reports healthy.
+    """Start the local Airflow, reuse a healthy one, or restart only the components that died.
 
-    `components` is a tuple of `airflow` sub-commands, or a dict name -> argv for extra
-    processes such as Celery workers. `extra_env` overrides settings for every component,
-    `component_env` (name -> env) for one of them only (a worker's own name, say).
+    Returns when every component reports healthy. `components` is a tuple of `airflow`
+    sub-commands, or a dict name -> argv for extra processes such as Celery workers.
+    `extra_env` overrides settings for every component, `component_env` (name -> env) for one
+    of them only (a worker's own name, say). One `up` at a time per Airflow home: a second
+    one (a second `make lab`) waits for the first, then reuses its Airflow. Ctrl-C stops what
+    this call started, nothing else.
     """
     cfg = cfg or settings()
     say = (lambda *_: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     if not cfg.is_managed:
         raise AirflowStartError("LAB_AIRFLOW_URL points at an external Airflow: the lab does not start it")
     cfg.airflow_home.mkdir(parents=True, exist_ok=True)
-    argvs = components if isinstance(components, dict) else {c: [c] for c in components}
-
-    existing = Instance.load(cfg.airflow_home)
-    leftovers = lab_processes(cfg.airflow_home)
-    if existing and leftovers and existing.port == cfg.port and is_healthy(health(cfg.url), existing.pids):
-        say(f"Airflow already running and healthy at {cfg.url}")
-        return existing
-    if leftovers:
-        say("Processes of an earlier, unhealthy or differently configured Airflow of this lab: stopping them")
-        down(cfg, quiet=quiet)
-    elif existing:
-        say("Found a stale state file from an Airflow that is gone: cleaning up")
-        (cfg.airflow_home / STATE_FILE).unlink(missing_ok=True)
-
-    if port_in_use(cfg.port):
-        raise AirflowStartError(
-            f"Port {cfg.port} on 127.0.0.1 is already in use by another program. "
-            f"Stop it, or pick another port: LAB_AIRFLOW_PORT=8090 make up"
+    argvs = components if isinstance(components, dict) else {c: LOCAL_ARGV.get(c, [c]) for c in components}
+    with _one_up_at_a_time(cfg, say, timeout):
+        existing = Instance.load(cfg.airflow_home)
+        leftovers = lab_processes(cfg.airflow_home)
+        if existing and leftovers and existing.port == cfg.port and set(existing.pids) == set(argvs):
+            return _reuse_or_repair(cfg, existing, argvs, extra_env, component_env, timeout, say)
+        if leftovers:
+            say("Processes of an earlier, differently configured Airflow of this lab: stopping them")
+            down(cfg, quiet=quiet)
+        elif existing:
+            say("Found a stale state file from an Airflow that is gone: cleaning up")
+            (cfg.airflow_home / STATE_FILE).unlink(missing_ok=True)
+        if port_in_use(cfg.port):
+            raise AirflowStartError(diagnose.port_taken_message(cfg.port, "LAB_AIRFLOW_PORT", MARKER))
+        if shutil.which("airflow", path=str(Path(sys.executable).parent)) is None:
+            raise AirflowStartError("`airflow` is not installed in this environment: run `make setup`")
+        env = airflow_env(cfg, extra_env)
+        prepare(cfg, env, say)
+        inst = Instance(
+            home=cfg.airflow_home,
+            url=cfg.url,
+            port=cfg.port,
+            started_at=time.time(),
+            executor=env["AIRFLOW__CORE__EXECUTOR"],
         )
-    if shutil.which("airflow", path=str(Path(sys.executable).parent)) is None:
-        raise AirflowStartError("`airflow` is not installed in this environment: run `make setup`")
+        return _launch(cfg, inst, list(argvs), argvs, env, component_env, timeout, say, fresh=True)
 
+
+# How long `up` lets running but unhealthy components recover (a heartbeat can wait a minute for
+# SQLite, see lab.airflow_sqlite) before it replaces them.
+UNHEALTHY_GRACE_S = 120.0
+
+
+@contextmanager
+def _one_up_at_a_time(cfg: Settings, say, timeout: float):
+    """A second `up` of this home (a second `make lab`) waits for the first, then reuses its Airflow."""
+    waiting = "Another `lab up` (or `make lab`) of this lab is starting Airflow: waiting for it ..."
+    try:
+        with components.exclusive(cfg.airflow_home / "lab-up.lock", timeout + 60, lambda: say(waiting)):
+            yield
+    except TimeoutError:
+        raise AirflowStartError(
+            "Another `lab up` of this lab is still starting Airflow: stop it (Ctrl-C) or `make down`"
+        ) from None
+
+
+def _reuse_or_repair(cfg, inst, argvs, extra_env, component_env, timeout, say) -> Instance:
+    """This home's Airflow runs: reuse it, or restart the components that died or hang."""
+    doc = health(cfg.url)
+    states = diagnose.component_states({n: component_alive(inst, n) for n in argvs}, doc)
+    broken = _dead(states)
+    if not broken and is_healthy(doc, argvs):
+        say(f"Airflow already running and healthy at {cfg.url}")
+        return inst
+    if not broken:
+        grace = min(timeout, UNHEALTHY_GRACE_S)
+        say(f"Airflow runs but is not healthy: waiting up to {grace:.0f} s for it ...")
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and not is_healthy(doc, argvs):
+            time.sleep(2)
+            doc = health(cfg.url, timeout=5)
+        if is_healthy(doc, argvs):
+            return inst
+        states = diagnose.component_states({n: component_alive(inst, n) for n in argvs}, doc)
+        broken = [n for n, state in states.items() if state != diagnose.RUNNING]
+        if not broken:
+            raise AirflowStartError(f"Airflow is not healthy (health: {doc}): `make down`, then `make up`")
+    for problem in diagnose.problems(states, inst.pids, doc):
+        say(problem)
+    for name in broken:
+        components.stop_session(inst.pids.get(name))
+    others = [n for n in argvs if n not in broken]
+    say(f"Restarting {', '.join(broken)}" + (f"; {', '.join(others)} keep running" if others else ""))
+    if "api-server" in broken and port_in_use(cfg.port):
+        raise AirflowStartError(diagnose.port_taken_message(cfg.port, "LAB_AIRFLOW_PORT", MARKER))
     env = airflow_env(cfg, extra_env)
+    return _launch(cfg, inst, broken, argvs, env, component_env, timeout, say, fresh=False)
+
+
+def _launch(cfg, inst, names, argvs, env, component_env, timeout, say, *, fresh: bool) -> Instance:
+    """Spawn `names`, wait until Airflow is healthy with them; on failure or Ctrl-C stop them again."""
     logs = log_dir(cfg)
-    started = time.monotonic()
-    prepare(cfg, env, say)
-    inst = Instance(
-        home=cfg.airflow_home,
-        url=cfg.url,
-        port=cfg.port,
-        started_at=time.time(),
-        executor=env["AIRFLOW__CORE__EXECUTOR"],
-    )
+    started, since = time.monotonic(), time.time()
     procs: dict[str, subprocess.Popen] = {}
     try:
-        for name, argv in argvs.items():
-            own_env = {**env, **(component_env or {}).get(name, {})}
-            procs[name] = _spawn(["airflow", *argv], own_env, logs / f"{name}.log")
+        for name in names:
+            conn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+            own_env = {
+                **env,
+                **airflow_sqlite.component_env(name, conn),
+                **(component_env or {}).get(name, {}),
+            }
+            procs[name] = _spawn(["airflow", *argvs[name]], own_env, logs / f"{name}.log")
             inst.pids[name] = procs[name].pid
+            inst.created[name] = components.create_time(procs[name].pid)
             inst.save()  # after each spawn, so a crash half-way still lets `down` find them
-    except OSError as exc:
-        down(cfg, quiet=True)
-        raise AirflowStartError(f"Could not start Airflow {name}: {exc}") from exc
-    say(f"Starting {', '.join(argvs)} (logs in {logs}) ...")
+        say(f"Starting {', '.join(names)} (logs in {logs}) ...")
+        _wait_healthy(cfg, procs, argvs, since, timeout)
+    except KeyboardInterrupt:
+        with components.sigint_ignored():
+            _stop_launched(cfg, inst, procs, fresh)
+        say(
+            "Interrupted: stopped the Airflow processes this `lab up` had started"
+            + ("; nothing of this lab is left running." if fresh else f" ({', '.join(procs)}).")
+        )
+        raise
+    except (AirflowStartError, OSError, psutil.Error) as exc:
+        _stop_launched(cfg, inst, procs, fresh)
+        if isinstance(exc, AirflowStartError):
+            raise
+        raise AirflowStartError(f"Could not start Airflow {', '.join(names)}: {exc}") from exc
+    say(f"Airflow is healthy at {cfg.url} after {time.monotonic() - started:.1f} s")
+    inst.started_here = fresh
+    return inst
 
+
+def _wait_healthy(cfg, procs, argvs, since: float, timeout: float) -> None:
+    """Until every component is healthy, each one started here with a heartbeat of its own."""
+    logs = log_dir(cfg)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for name, proc in procs.items():
             if proc.poll() is not None:
-                log = logs / f"{name}.log"
-                down(cfg, quiet=True)
                 raise AirflowStartError(
                     f"Airflow {name} exited with code {proc.returncode} while starting. "
-                    f"Last lines of {log}:\n{tail(log)}"
+                    f"Last lines of {logs / f'{name}.log'}:\n{tail(logs / f'{name}.log')}"
                 )
-        if is_healthy(health(cfg.url, timeout=2), argvs):
-            say(f"Airflow is healthy at {cfg.url} after {time.monotonic() - started:.1f} s")
-            return inst
+        doc = health(cfg.url, timeout=2)
+        if is_healthy(doc, argvs) and all(
+            components.heartbeat_since(doc, HEALTH_KEYS[n], since) for n in procs if n in HEALTH_KEYS
+        ):
+            return
         time.sleep(1)
-    doc = health(cfg.url)
-    down(cfg, quiet=True)
     raise AirflowStartError(
-        f"Airflow was not healthy after {timeout:.0f} s (last health: {doc}). "
+        f"Airflow was not healthy after {timeout:.0f} s (last health: {health(cfg.url)}). "
         f"Last lines of the scheduler log:\n{tail(logs / 'scheduler.log')}"
     )
+
+
+def _stop_launched(cfg, inst, procs, fresh: bool) -> None:
+    if fresh:
+        down(cfg, quiet=True)  # everything of this home, the state file too
+    else:
+        for name in procs:
+            components.stop_session(inst.pids[name])
 
 
 def down(cfg: Settings | None = None, *, grace: float = 20.0, quiet: bool = False) -> int:

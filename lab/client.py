@@ -12,15 +12,16 @@ request travels (login, errors, paging, sending again what a busy SQLite refused
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pandas as pd
 
 from lab.config import Settings
-from lab.transport import AirflowError, Transport
+from lab.transport import AirflowError, Retry, Transport
 
 __all__ = ["TERMINAL_RUN_STATES", "Airflow", "AirflowError", "RunTimeout", "tis_frame"]
 
@@ -32,6 +33,10 @@ TI_COLUMNS = [
     *("dag_run_id", "task_id", "task_display_name", "map_index", "rendered_map_index", "state"),
     *("try_number", "hostname", *TI_TIME_COLUMNS, "duration"),
 ]
+# Twenty participants pressing "Trigger" at once on SQLite: a busy database queues the request
+# (waiting for it beats sending it again), and the refused ones come back spread out in time.
+TRIGGER_TIMEOUT_S = 180.0
+TRIGGER_RETRY = Retry(attempts=20, max_pause_s=10.0, jitter=True)
 
 
 class RunTimeout(AirflowError):
@@ -119,28 +124,36 @@ class Airflow:
     ) -> dict:
         """Start a manual run (no logical date, as the UI's trigger button does) and return it.
 
-        With a `run_id` the request is safe to send again when its answer is lost: a repeat
-        that finds the run created (409) by the earlier try, with this conf, returns that run.
-        `on_send` is the transport's (called before each try of the creating request).
+        The run id is chosen here (Airflow's format unless given), so the request is safe to send
+        again when its answer is lost: a repeat that finds the run created (409) by the earlier
+        try, with this conf, returns that run. `on_send` is the transport's (called before each
+        try of the creating request).
         """
-        self.wait_for_dag(dag_id)
-        if unpause:
+        dag = self.wait_for_dag(dag_id)
+        if unpause and dag.get("is_paused", True):
             self.unpause(dag_id)
-        body: dict = {"logical_date": None, "conf": conf or {}}
-        if run_id:
-            body["dag_run_id"] = run_id
+        chosen = run_id or f"manual__{datetime.now(UTC).isoformat()}"
+        body: dict = {"logical_date": None, "conf": conf or {}, "dag_run_id": chosen}
         path = f"/dags/{dag_id}/dagRuns"
         try:
-            return self.api.request("POST", path, json=body, idempotent=bool(run_id), on_send=on_send)
+            return self.api.request(
+                "POST",
+                path,
+                json=body,
+                idempotent=True,
+                on_send=on_send,
+                retry=TRIGGER_RETRY,
+                timeout=TRIGGER_TIMEOUT_S,
+            )
         except AirflowError as exc:
-            if exc.status_code != 409 or not run_id:
+            if exc.status_code != 409:
                 raise
             if exc.attempts > 1:
-                existing = self.run(dag_id, run_id)
+                existing = self.run(dag_id, chosen)
                 if existing.get("conf") == body["conf"]:
                     return existing
             raise AirflowError(
-                f"DAG {dag_id} already has a run {run_id!r}: pick another run id, or delete that run",
+                f"DAG {dag_id} already has a run {chosen!r}: pick another run id, or delete that run",
                 status_code=409,
                 attempts=exc.attempts,
             ) from exc

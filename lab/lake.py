@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab.config import settings
+from lab.lake_writer import LakeNotWritableError as LakeNotWritableError  # raised by write_partition
 from lab.lake_writer import write_events_partition
 from lab.partitions import Partition, check_events_per_partition, check_latency_s, known_countries
 

@@ -19,6 +19,10 @@ What it does (see `lab.lake` for why not DuckDB's OVERWRITE / OVERWRITE_OR_IGNOR
 from __future__ import annotations
 
 
+class LakeNotWritableError(OSError):
+    """A directory that a partition write needs cannot be written; the message names it and why."""
+
+
 def write_events_partition(
     event_date: str,
     events_per_partition: int,
@@ -109,7 +113,35 @@ FROM range({rows}) AS t(i)"""
     if dry_run:
         return {"select_sql": select, "sql": copy, **where}
 
-    # ------------------------------------------------------------ 3. write into staging, swap in
+    # ------------------------------------------------------------ 3. can it finish? (before anything is touched)
+    # In a virtualenv only this function's source exists: it then raises a class of the same name.
+    not_writable = globals().get("LakeNotWritableError") or type("LakeNotWritableError", (OSError,), {})
+    hive = f"event_date={day.isoformat()}" + (f"/country={country}" if country else "")
+    target = os.path.join(table_dir, hive)
+
+    def check_writable(*directories: str) -> None:
+        """Each directory (or its nearest existing parent) must take a new entry. Probed by making
+        one, because permission bits do not tell: root writes through them, a read-only mount or
+        `chattr +i` stops root too. (Moving a directory also needs it writable itself.)"""
+        for path in directories:
+            while not os.path.exists(path) and os.path.dirname(path) != path:
+                path = os.path.dirname(path)
+            probe = os.path.join(path, f".lab-write-check-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+            try:
+                os.mkdir(probe)
+                os.rmdir(probe)
+            except OSError as exc:
+                reason = f"{exc.strerror} [{errno.errorcode.get(exc.errno, exc.errno)}]"
+                raise not_writable(
+                    exc.errno,
+                    f"cannot write partition {target}: {path} is not writable: {reason}. Nothing in the "
+                    "lake was changed. Make it writable (`ls -ld` and `lsattr -d` show why) or set "
+                    "LAB_LAKE_DIR to a writable directory, then clear the failed task",
+                ) from exc
+
+    check_writable(staging_dir, os.path.dirname(target), target)
+
+    # ------------------------------------------------------------ 4. write into staging, swap in
     def alive(pid: int) -> bool:
         try:
             os.kill(pid, 0)
@@ -169,8 +201,9 @@ FROM range({rows}) AS t(i)"""
         # DuckDB named the hive directory; the one leaf holding the files is the partition.
         leaf = next(root for root, _dirs, files in os.walk(out) if files)
         partition = os.path.relpath(leaf, out)
+        if partition != hive:  # DuckDB's hive path must be the one checked above
+            raise RuntimeError(f"DuckDB wrote {partition!r}, expected {hive!r}")
         files = sorted(os.listdir(leaf))
-        target = os.path.join(table_dir, partition)
         swap_in(leaf, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

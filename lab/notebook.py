@@ -16,17 +16,34 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab import airflow_local
-from lab.client import Airflow
+from lab import airflow_local, diagnose
+from lab.client import Airflow, AirflowError
 from lab.config import settings
 
 
 def start(timeout: float = 300.0) -> Airflow:
-    """Make sure Airflow is up (reusing a healthy one) and return its REST client."""
+    """Make sure Airflow is up (reusing a healthy one) and return its REST client.
+
+    A DAG file that fails to import is reported here (file, line, message), so the lesson's
+    first cell says so rather than a DAG silently missing later.
+    """
     cfg = settings()
     if cfg.is_managed:
         airflow_local.up(cfg, timeout=timeout, quiet=True)
-    return Airflow(cfg=cfg)
+    af = Airflow(cfg=cfg)
+    show_import_errors(af)
+    return af
+
+
+def show_import_errors(af: Airflow) -> None:
+    """Print the DAG files Airflow could not import, if any (to stderr: it shows red in Jupyter)."""
+    try:
+        found = diagnose.import_problems(af)
+    except AirflowError:  # an Airflow elsewhere may not let us read them: not worth failing a lesson
+        return
+    text = diagnose.describe_import_problems(found)
+    if text:
+        print(text, file=sys.stderr)
 
 
 def show_file(path: str | Path, language: str = "python"):

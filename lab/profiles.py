@@ -2,7 +2,7 @@
 and `default` (Airflow's own settings), picked with LAB_AIRFLOW_PROFILE (default: lab).
 
 Only the settings the lab tunes are here; what the lab needs to work at all (executor, ports,
-auth, paths: `lab.airflow_local.airflow_env`) is the same in both. The `default` profile sets
+auth, paths: `lab.airflow_home.airflow_env`) is the same in both. The `default` profile sets
 every tuned key to Airflow's own default, so comparing the two profiles prices exactly the
 tuning (`docs/benchmark/tuning.md` has the measurements behind each value, and
 `python -m lab.bench.tuning` re-runs them).

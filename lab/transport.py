@@ -26,6 +26,7 @@ after the other is much faster than sending them together.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -57,6 +58,7 @@ class Retry:
     attempts: int = 12
     first_pause_s: float = 0.5
     max_pause_s: float = 5.0
+    jitter: bool = False  # spread the pauses of many callers refused at once
 
     def __post_init__(self):
         if self.attempts < 1:
@@ -64,7 +66,12 @@ class Retry:
 
     def pause(self, attempt: int) -> float:
         """Seconds to wait after the `attempt`-th refusal: first_pause_s x attempt, at most max_pause_s."""
-        return min(self.first_pause_s * attempt, self.max_pause_s)
+        pause = min(self.first_pause_s * attempt, self.max_pause_s)
+        return pause * random.uniform(0.5, 1.5) if self.jitter else pause
+
+
+def is_loopback(url: str) -> bool:
+    return httpx.URL(url).host in ("127.0.0.1", "localhost", "::1")
 
 
 def is_busy(response: httpx.Response) -> bool:
@@ -113,7 +120,10 @@ class Transport:
         self.retry = retry or Retry()
         self._write_slots = threading.BoundedSemaphore(WRITES_AT_ONCE)
         self.http = http or httpx.Client(
-            base_url=f"{self.url}/api/v2", timeout=timeout, headers=self._auth_headers()
+            base_url=f"{self.url}/api/v2",
+            timeout=timeout,
+            headers=self._auth_headers(),
+            trust_env=not is_loopback(self.url),  # a proxy for the internet must not get 127.0.0.1's calls
         )
 
     def _auth_headers(self) -> dict[str, str]:
@@ -124,6 +134,7 @@ class Transport:
                 f"{self.url}/auth/token",
                 json={"username": self.cfg.username, "password": self.cfg.password},
                 timeout=30,
+                trust_env=not is_loopback(self.url),
             )
             if response.status_code >= 300:
                 raise AirflowError(
@@ -140,17 +151,20 @@ class Transport:
         *,
         idempotent: bool | None = None,
         on_send: Callable[[], None] | None = None,
+        retry: Retry | None = None,
         **kwargs,
     ) -> dict:
         """Send one API request (path below /api/v2) and return its JSON body ({} when empty).
 
         `idempotent` (default: only GET) lets a request that got no answer be sent again.
         `on_send` is called just before each attempt goes out: its last call marks the
-        attempt Airflow accepted (the benchmark's t0). `kwargs` are httpx's (params, json, headers).
+        attempt Airflow accepted (the benchmark's t0). `retry` replaces the transport's patience
+        for this request. `kwargs` are httpx's (params, json, headers, timeout).
         """
         idempotent = method == "GET" if idempotent is None else idempotent
+        retry = retry or self.retry
         waited, timeouts = 0.0, 0
-        for attempt in range(1, self.retry.attempts + 1):
+        for attempt in range(1, retry.attempts + 1):
             try:
                 with nullcontext() if method == "GET" else self._write_slots:
                     if on_send is not None:
@@ -162,15 +176,15 @@ class Transport:
                 ) from exc
             except httpx.TimeoutException as exc:
                 timeouts += 1
-                if not idempotent or timeouts == TIMEOUT_ATTEMPTS or attempt == self.retry.attempts:
+                if not idempotent or timeouts == TIMEOUT_ATTEMPTS or attempt == retry.attempts:
                     raise AirflowError(
                         f"{method} {path}: no answer from Airflow at {self.url} after {timeouts} "
                         f"tries ({type(exc).__name__}). Is the machine overloaded? Try `lab status`.",
                         attempts=attempt,
                     ) from exc
                 continue
-            if is_busy(response) and attempt < self.retry.attempts:
-                pause = self.retry.pause(attempt)
+            if is_busy(response) and attempt < retry.attempts:
+                pause = retry.pause(attempt)
                 time.sleep(pause)
                 waited += pause
                 continue

@@ -1,7 +1,7 @@
 """Preload modules into the scheduler, so that every task process starts with them loaded.
 
 Airflow imports `airflow_local_settings` at start-up in each of its processes (this directory
-is on their PYTHONPATH, `lab.airflow_local.airflow_env`). In the scheduler, and only there,
+is on their PYTHONPATH, `lab.airflow_home.airflow_env`). In the scheduler, and only there,
 this module imports the modules named in LAB_PRELOAD_MODULES (comma-separated; set by the `lab`
 profile of `lab.profiles`). The LocalExecutor forks its worker processes from the scheduler,
 and each worker forks one process per task: a module imported here is already in memory in

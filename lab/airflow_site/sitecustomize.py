@@ -1,5 +1,5 @@
 """Python imports this module at start-up in every process of the lab's Airflow (this directory
-is on their PYTHONPATH, `lab.airflow_local.airflow_env`).
+is on their PYTHONPATH, `lab.airflow_home.airflow_env`).
 
 It keeps one optional import out of them: jsonschema, which Airflow imports when it starts,
 also imports `rfc3987_syntax` whenever it is installed (JupyterLab's jsonschema[format-nongpl]

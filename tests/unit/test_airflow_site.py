@@ -44,7 +44,7 @@ def test_sitecustomize_keeps_the_iri_grammar_out_and_the_formats_the_lab_uses_in
     """Every Airflow process of the lab starts with lab/airflow_site on its path (airflow_env)."""
     import subprocess
 
-    from lab.airflow_local import AIRFLOW_SITE
+    from lab.airflow_home import AIRFLOW_SITE
 
     check = (
         "import sys; from jsonschema import FormatChecker; "
