@@ -4,8 +4,7 @@ and `default` (Airflow's own settings), picked with LAB_AIRFLOW_PROFILE (default
 Only the settings the lab tunes are here; what the lab needs to work at all (executor, ports,
 auth, paths: `lab.airflow_home.airflow_env`) is the same in both. The `default` profile sets
 every tuned key to Airflow's own default, so comparing the two profiles prices exactly the
-tuning (`docs/benchmark/tuning.md` has the measurements behind each value, and
-`python -m lab.bench.tuning` re-runs them).
+tuning (`python -m lab.bench.tuning` measures each value against Airflow's default).
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ class Setting:
         return f"AIRFLOW__{self.section.upper()}__{self.key.upper()}"
 
 
-# The measurements behind each value: docs/benchmark/tuning.md.
+# Each value is measured against Airflow's default by `python -m lab.bench.tuning`.
 LAB = (
     Setting(
         "scheduler",
@@ -57,8 +56,10 @@ LAB = (
         "dag_processor",
         "min_file_process_interval",
         "600",
-        "unchanged DAG files are not re-parsed every 30 s (10 % of a core on 2 cores); a saved, newer "
-        "file is re-parsed within a second whatever this says",
+        "unchanged DAG files are not re-parsed every 30 s (most of an idle dag-processor's CPU); a "
+        "file saved since its last parse is re-parsed within a second or two whatever this says "
+        "(file_parsing_sort_mode modified_time, Airflow's default; a save that lands while that same "
+        "file is being parsed waits for this interval, or for the UI's Reparse button)",
     ),
     Setting(
         LAB_ENV,

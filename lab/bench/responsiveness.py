@@ -63,7 +63,8 @@ def dag_file_latency(af: Airflow, dags_dir: Path, timeout: float = 120.0) -> dic
     try:
         good.write_text(PROBE.format(dag_id=dag_id, tag="first"))
         new_dag = _until(lambda: _dag_tags(af, dag_id) is not None, timeout)
-        broken.write_text("this is not Python (\n")
+        # Mentions airflow and dag: the dag-processor skips files without both (dag_discovery_safe_mode).
+        broken.write_text("from airflow.sdk import dag\n\nthis is not Python (\n")
         import_error = _until(lambda: any(f.endswith(broken.name) for f in af.import_errors()), timeout)
         good.write_text(PROBE.format(dag_id=dag_id, tag="edited"))
         edited = _until(lambda: _dag_tags(af, dag_id) == ["edited"], timeout)

@@ -32,6 +32,16 @@ def test_the_lab_profile_tunes_real_options_each_with_a_reason():
         assert len(setting.reason) > 20, setting.env_var
 
 
+def test_a_saved_dag_file_is_reparsed_before_min_file_process_interval(monkeypatch, tmp_path):
+    """The lab profile's long min_file_process_interval relies on the dag-processor queueing files
+    modified since their last parse, which it does only in the `modified_time` sort mode."""
+    assert conf.get_default_value("dag_processor", "file_parsing_sort_mode") == "modified_time"
+    monkeypatch.setenv("LAB_AIRFLOW_HOME", str(tmp_path))
+    for name in profiles.PROFILES:
+        monkeypatch.setenv(profiles.PROFILE_VAR, name)
+        assert "AIRFLOW__DAG_PROCESSOR__FILE_PARSING_SORT_MODE" not in airflow_env(settings())
+
+
 def test_the_profiles_set_the_same_options_to_different_values():
     lab = {s.env_var: s.value for s in profiles.LAB}
     default = {s.env_var: s.value for s in profiles.DEFAULT}
