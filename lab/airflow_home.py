@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from lab.config import Settings, settings
+from lab.processes import AUTH_MANAGER
 
 MARKER = "LAB_AIRFLOW_INSTANCE"
 

@@ -12,7 +12,6 @@ request travels (login, errors, paging, sending again what a busy SQLite refused
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -73,7 +72,12 @@ class Airflow:
         return self.api.request("GET", f"/dags/{dag_id}")
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict:
-        """Wait until the dag-processor has parsed `dag_id`; surface its import error if it has one."""
+        """Wait until the dag-processor has parsed `dag_id`; surface its import error if it has one.
+
+        A file named after the DAG that failed to import ends the wait at once; another file's
+        error (a participant's broken exercise) does not stop this DAG, it is only named if
+        this DAG never shows up.
+        """
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -82,11 +86,13 @@ class Airflow:
                 if exc.status_code != 404:
                     raise
             errors = self.import_errors()
-            if errors:
-                raise AirflowError(f"DAG files failed to import: {errors}")
+            own = {f: e for f, e in errors.items() if f.rsplit("/", 1)[-1] == f"{dag_id}.py"}
+            if own:
+                raise AirflowError(f"DAG file of {dag_id!r} failed to import: {own}")
             if time.monotonic() > deadline:
                 raise AirflowError(
                     f"DAG {dag_id!r} did not appear within {timeout:.0f} s: is the file in dags/?"
+                    + (f" These DAG files failed to import: {errors}" if errors else "")
                 )
             time.sleep(1)
 

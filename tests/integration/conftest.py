@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,15 +25,10 @@ import pytest
 from lab import airflow_local, lake
 from lab.client import Airflow
 from lab.config import REPO_ROOT, settings
+from lab.processes import free_port
 
 LAB = str(Path(sys.executable).parent / "lab")
 SCRATCH_DAGS = ("dynamic_task_mapping_demo.py", "partitioned_events.py")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def offline_env() -> dict[str, str]:
