@@ -12,7 +12,6 @@ request travels (login, errors, paging, sending again what a busy SQLite refused
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from contextlib import contextmanager

@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from lab.processes import STATE_FILE
+
 # Components whose health /api/v2/monitor/health reports (the api-server answering is its own proof).
 HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
 
