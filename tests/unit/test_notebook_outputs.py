@@ -24,13 +24,17 @@ def code_cells(path):
     return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
 
 
+def outputs(path):
+    """(code cell number, output) for every output of the notebook."""
+    return [(i, o) for i, cell in enumerate(code_cells(path)) for o in cell.get("outputs", [])]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(REPO_ROOT / "notebooks")))
 def test_no_error_outputs(path):
     errors = [
         f"cell {i}: {o.get('ename')}: {o.get('evalue')}"
-        for i, cell in enumerate(code_cells(path))
-        for o in cell.get("outputs", [])
-        if o.get("output_type") == "error"
+        for i, o in outputs(path)
+        if o["output_type"] == "error"
     ]
     assert errors == []
 
@@ -39,10 +43,8 @@ def test_no_error_outputs(path):
 def test_no_tracebacks_in_stderr(path):
     streams = [
         f"cell {i}"
-        for i, cell in enumerate(code_cells(path))
-        for o in cell.get("outputs", [])
-        if o.get("output_type") == "stream"
-        and "Traceback (most recent call last)" in "".join(o.get("text", ""))
+        for i, o in outputs(path)
+        if o["output_type"] == "stream" and "Traceback (most recent call last)" in "".join(o.get("text", ""))
     ]
     assert streams == []
 
