@@ -63,11 +63,6 @@ def test_no_machine_paths(path):
     assert MACHINE_PATH.findall(path.read_text()) == []
 
 
-def test_the_lessons_are_there():
-    names = {p.name for p in LESSONS}
-    assert {"01_dag_proliferation.ipynb", "02_build_the_mapped_dag.ipynb", "03_query_the_lake.ipynb"} <= names
-
-
 # ------------------------------------------------------------------ how much of each lesson nbval compares
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"  # nbval runs with --nbval-lax: only marked cells are compared
