@@ -19,19 +19,13 @@ from datetime import UTC, date, datetime
 
 import pandas as pd
 
-from lab.config import Settings
+from lab.task_instances import tis_frame
 from lab.transport import AirflowError, Retry, Transport
 
 __all__ = ["TERMINAL_RUN_STATES", "Airflow", "AirflowError", "RunTimeout", "tis_frame"]
 
 TERMINAL_RUN_STATES = {"success", "failed"}
 FINISHED_TI_STATES = {"success", "failed", "skipped", "upstream_failed", "removed"}
-TI_TIME_COLUMNS = ["queued_when", "scheduled_when", "start_date", "end_date"]
-# The task-instance columns the lessons read, first and in this order (the API sends more).
-TI_COLUMNS = [
-    *("dag_run_id", "task_id", "task_display_name", "map_index", "rendered_map_index", "state"),
-    *("try_number", "hostname", *TI_TIME_COLUMNS, "duration"),
-]
 # Twenty participants pressing "Trigger" at once on SQLite: a busy database queues the request
 # (waiting for it beats sending it again), and the refused ones come back spread out in time.
 TRIGGER_TIMEOUT_S = 180.0
@@ -45,14 +39,9 @@ class RunTimeout(AirflowError):
 class Airflow:
     """The lab's operations on one Airflow; `transport` (default: from the LAB_* settings) carries them."""
 
-    def __init__(
-        self,
-        url: str | None = None,
-        cfg: Settings | None = None,
-        timeout: float = 30.0,
-        transport: Transport | None = None,
-    ):
-        self.api = transport or Transport(url, cfg, timeout)
+    def __init__(self, url: str | None = None, *, transport: Transport | None = None, **options):
+        """`url` and `options` (`cfg`, `timeout`) make the default transport; `transport` replaces it."""
+        self.api = transport or Transport(url, **options)
         self.cfg = self.api.cfg
         self.url = self.api.url
 
@@ -374,18 +363,6 @@ def _log_line(entry) -> str:
     for err in entry.get("error_detail") or []:
         text += f"\n{err.get('exc_type')}: {err.get('exc_value')}"
     return text
-
-
-def tis_frame(rows: list[dict]) -> pd.DataFrame:
-    """Task instances as a DataFrame with the columns the lessons use, times parsed, sorted."""
-    df = pd.DataFrame(rows)
-    for col in TI_COLUMNS:
-        if col not in df:
-            df[col] = None
-    df = df[TI_COLUMNS + [c for c in df.columns if c not in TI_COLUMNS]]
-    for col in TI_TIME_COLUMNS:
-        df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601")
-    return df.sort_values(["dag_run_id", "task_id", "map_index"]).reset_index(drop=True)
 
 
 def _iso(value: date | datetime | str) -> str:

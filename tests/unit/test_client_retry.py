@@ -171,16 +171,17 @@ def test_a_run_id_taken_before_is_a_conflict_not_a_success():
 def test_a_write_without_answer_is_not_sent_again_unless_it_is_idempotent():
     fake = FakeAirflow([httpx.ReadTimeout("no answer")])
     with pytest.raises(AirflowError, match="no answer from Airflow"):
-        client(fake).api.request("POST", "/dags/d/dagRuns", json={})  # a repeat could start a second run
-    assert fake.writes() == ["POST /dags/d/dagRuns"]
+        client(fake).clear("d", "r1", "t")  # a repeat would clear the task twice
+    assert fake.writes() == ["POST /dags/d/clearTaskInstances"]
 
 
-def test_a_trigger_without_run_id_picks_one_so_that_a_lost_answer_is_sent_again_safely():
-    fake = FakeAirflow([httpx.ReadTimeout("no answer"), (200, {"dag_run_id": "x"})])
-    client(fake).trigger("d", {"a": 1}, unpause=False)
-    first, second = fake.bodies
-    assert first == second and first["dag_run_id"].startswith("manual__")  # the same run, asked twice
+def test_a_trigger_without_a_run_id_picks_one_so_a_lost_answer_is_sent_again_with_it():
+    run = {"dag_run_id": "picked", "state": "queued", "conf": {"a": 1}}
+    fake = FakeAirflow([httpx.ReadTimeout("no answer"), (200, run)])
+    assert client(fake).trigger("d", {"a": 1}, unpause=False) == run
     assert fake.writes() == ["POST /dags/d/dagRuns"] * 2
+    first, again = fake.bodies
+    assert first == again and first["dag_run_id"].startswith("manual__")
 
 
 @pytest.mark.parametrize("paused", [True, False])
