@@ -12,7 +12,6 @@ request travels (login, errors, paging, sending again what a busy SQLite refused
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -20,19 +19,13 @@ from datetime import UTC, date, datetime
 
 import pandas as pd
 
-from lab.config import Settings
+from lab.task_instances import tis_frame
 from lab.transport import AirflowError, Retry, Transport
 
 __all__ = ["TERMINAL_RUN_STATES", "Airflow", "AirflowError", "RunTimeout", "tis_frame"]
 
 TERMINAL_RUN_STATES = {"success", "failed"}
 FINISHED_TI_STATES = {"success", "failed", "skipped", "upstream_failed", "removed"}
-TI_TIME_COLUMNS = ["queued_when", "scheduled_when", "start_date", "end_date"]
-# The task-instance columns the lessons read, first and in this order (the API sends more).
-TI_COLUMNS = [
-    *("dag_run_id", "task_id", "task_display_name", "map_index", "rendered_map_index", "state"),
-    *("try_number", "hostname", *TI_TIME_COLUMNS, "duration"),
-]
 # Twenty participants pressing "Trigger" at once on SQLite: a busy database queues the request
 # (waiting for it beats sending it again), and the refused ones come back spread out in time.
 TRIGGER_TIMEOUT_S = 180.0
@@ -46,14 +39,9 @@ class RunTimeout(AirflowError):
 class Airflow:
     """The lab's operations on one Airflow; `transport` (default: from the LAB_* settings) carries them."""
 
-    def __init__(
-        self,
-        url: str | None = None,
-        cfg: Settings | None = None,
-        timeout: float = 30.0,
-        transport: Transport | None = None,
-    ):
-        self.api = transport or Transport(url, cfg, timeout)
+    def __init__(self, url: str | None = None, *, transport: Transport | None = None, **options):
+        """`url` and `options` (`cfg`, `timeout`) make the default transport; `transport` replaces it."""
+        self.api = transport or Transport(url, **options)
         self.cfg = self.api.cfg
         self.url = self.api.url
 
@@ -73,7 +61,12 @@ class Airflow:
         return self.api.request("GET", f"/dags/{dag_id}")
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict:
-        """Wait until the dag-processor has parsed `dag_id`; surface its import error if it has one."""
+        """Wait until the dag-processor has parsed `dag_id`; surface its import error if it has one.
+
+        A file named after the DAG that failed to import ends the wait at once; another file's
+        error (a participant's broken exercise) does not stop this DAG, it is only named if
+        this DAG never shows up.
+        """
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -82,11 +75,13 @@ class Airflow:
                 if exc.status_code != 404:
                     raise
             errors = self.import_errors()
-            if errors:
-                raise AirflowError(f"DAG files failed to import: {errors}")
+            own = {f: e for f, e in errors.items() if f.rsplit("/", 1)[-1] == f"{dag_id}.py"}
+            if own:
+                raise AirflowError(f"DAG file of {dag_id!r} failed to import: {own}")
             if time.monotonic() > deadline:
                 raise AirflowError(
                     f"DAG {dag_id!r} did not appear within {timeout:.0f} s: is the file in dags/?"
+                    + (f" These DAG files failed to import: {errors}" if errors else "")
                 )
             time.sleep(1)
 
@@ -368,18 +363,6 @@ def _log_line(entry) -> str:
     for err in entry.get("error_detail") or []:
         text += f"\n{err.get('exc_type')}: {err.get('exc_value')}"
     return text
-
-
-def tis_frame(rows: list[dict]) -> pd.DataFrame:
-    """Task instances as a DataFrame with the columns the lessons use, times parsed, sorted."""
-    df = pd.DataFrame(rows)
-    for col in TI_COLUMNS:
-        if col not in df:
-            df[col] = None
-    df = df[TI_COLUMNS + [c for c in df.columns if c not in TI_COLUMNS]]
-    for col in TI_TIME_COLUMNS:
-        df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601")
-    return df.sort_values(["dag_run_id", "task_id", "map_index"]).reset_index(drop=True)
 
 
 def _iso(value: date | datetime | str) -> str:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import psutil
 
+from lab.processes import stop_all
+
 
 def alive(pid: int | None, created: float | None = None) -> bool:
     """Is `pid` still the session leader `up` started (not gone, not a zombie, not a reused pid)?"""
@@ -58,20 +60,8 @@ def stop_session(sid: int | None, grace: float = 10.0) -> int:
     """
     procs = session(sid)
     leader = [p for p in procs if p.pid == sid]
-    _send(leader, signal.SIGTERM)
-    psutil.wait_procs(leader, timeout=grace if leader else 0)
-    rest = session(sid)
-    _send(rest, signal.SIGKILL)
-    psutil.wait_procs(rest, timeout=5)
+    stop_all(leader, grace=grace, stragglers=lambda: session(sid))
     return len(procs)
-
-
-def _send(procs: list[psutil.Process], sig: int) -> None:
-    for proc in procs:
-        try:
-            proc.send_signal(sig)
-        except psutil.Error:
-            pass
 
 
 def heartbeat_since(doc: dict | None, key: str, since: float) -> bool:

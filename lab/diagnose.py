@@ -8,12 +8,13 @@ restarts it" instead of a health document or a traceback.
 from __future__ import annotations
 
 import re
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psutil
+
+from lab.processes import STATE_FILE, free_port_near
 
 # Components whose health /api/v2/monitor/health reports (the api-server answering is its own proof).
 HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
@@ -180,18 +181,6 @@ def _environ(proc: psutil.Process) -> dict:
         return proc.environ()
     except (psutil.Error, OSError):
         return {}
-
-
-def free_port_near(port: int, tries: int = 50) -> int | None:
-    """The first port after `port` that nothing listens on (a suggestion, not a reservation)."""
-    for candidate in range(port + 1, min(port + 1 + tries, 65536)):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", candidate))
-            except OSError:
-                continue
-            return candidate
-    return None
 
 
 def port_taken_message(port: int, variable: str, marker: str, command: str = "make lab") -> str:

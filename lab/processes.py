@@ -38,6 +38,11 @@ def port_in_use(port: int, host: str = LOOPBACK) -> bool:
     return False
 
 
+def free_port_near(port: int, tries: int = 50) -> int | None:
+    """The first port after `port` that nothing listens on (a suggestion, not a reservation)."""
+    return next((p for p in range(port + 1, min(port + 1 + tries, 65536)) if not port_in_use(p)), None)
+
+
 def alive(proc: psutil.Process) -> bool:
     """Running and not a zombie (a zombie is dead, only waiting for its parent to reap it)."""
     try:

@@ -28,6 +28,7 @@ from lab.config import settings
 from lab.partitions import COUNTRY_TABLE, Partition
 from lab.processes import free_port, port_in_use
 from lab.tools.celery_local import CeleryLab
+from tests.helpers import events_conf, mapped_instances
 
 pytestmark = [
     pytest.mark.celery,
@@ -47,16 +48,10 @@ DEMO_CONF = {
     "events_per_partition": 300,
 }
 DEMO_PARTITIONS = [f"event_date=2024-03-0{d}" for d in range(1, 7)]
-EVENTS_CONF = {
-    "mode": "range",
-    "start_date": "2024-03-01",
-    "end_date": "2024-03-03",
-    "countries": ["DE", "FR"],
-    "events_per_partition": 50,
-    # One partition fails its first try: the retry (wherever Celery sends it) heals it.
-    "fail_partitions": ["2024-03-02/FR"],
-    "fail_tries": 1,
-}
+# One partition fails its first try: the retry (wherever Celery sends it) heals it.
+EVENTS_CONF = events_conf(
+    "2024-03-01", "2024-03-03", ["DE", "FR"], 50, fail_partitions=["2024-03-02/FR"], fail_tries=1
+)
 EVENTS_PARTITIONS = [Partition(f"2024-03-0{d}", c).path for d in (1, 2, 3) for c in ("DE", "FR")]
 
 
@@ -94,11 +89,6 @@ def client(deployment) -> Airflow:
     return deployment.client()
 
 
-def mapped(client: Airflow, dag_id: str, run_id: str, task_id: str):
-    tis = client.task_instances(dag_id, run_id)
-    return tis[tis.task_id == task_id].sort_values("map_index").reset_index(drop=True)
-
-
 def test_the_api_wants_a_login_and_the_lab_client_logs_in(deployment, client):
     anonymous = httpx.get(f"{deployment.cfg.url}/api/v2/dags", timeout=30)
     assert anonymous.status_code == 401
@@ -116,7 +106,7 @@ def test_the_api_wants_a_login_and_the_lab_client_logs_in(deployment, client):
 def test_demo_dag_maps_partitions_over_both_workers(deployment, client):
     run = client.trigger_and_wait(DEMO, DEMO_CONF, timeout=600, progress=False)
     assert run["state"] == "success"
-    tis = mapped(client, DEMO, run["dag_run_id"], "process_partition")
+    tis = mapped_instances(client, DEMO, run["dag_run_id"], "process_partition")
     assert tis.state.tolist() == ["success"] * 6
     assert tis.rendered_map_index.tolist() == [f"Partition: 2024-03-0{d}" for d in range(1, 7)]
     assert set(tis.hostname) == deployment.worker_hostnames  # both workers ran some of them
@@ -131,7 +121,7 @@ def test_demo_dag_maps_partitions_over_both_workers(deployment, client):
 def test_date_x_country_dag_maps_pairs_over_both_workers_and_a_retry_heals(deployment, client):
     run = client.trigger_and_wait(EVENTS, EVENTS_CONF, timeout=600, progress=False)
     assert run["state"] == "success"
-    tis = mapped(client, EVENTS, run["dag_run_id"], "write_partition")
+    tis = mapped_instances(client, EVENTS, run["dag_run_id"], "write_partition")
     assert tis.rendered_map_index.tolist() == [f"2024-03-0{d} / {c}" for d in (1, 2, 3) for c in ("DE", "FR")]
     assert tis.state.tolist() == ["success"] * 6
     tries = dict(zip(tis.rendered_map_index, tis.try_number, strict=True))

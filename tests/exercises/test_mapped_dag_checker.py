@@ -15,7 +15,7 @@ from lab.client import Airflow
 from lab.config import REPO_ROOT
 from lab.exercises import MAPPED_DAG_ID, MAPPED_TABLE, check_mapped_dag, progress
 from lab.exercises import mapped_dag as ex5
-from tests.plugin import free_port
+from lab.processes import free_port
 
 NOTEBOOKS = REPO_ROOT / "notebooks" / "exercises"
 LABELS = "map_index_template=\"{{ task.op_kwargs['event_date'] }} / {{ task.op_kwargs['country'] }}\","

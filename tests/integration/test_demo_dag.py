@@ -10,6 +10,7 @@ from lab.client import AirflowError
 from lab.config import settings
 from lab.partitions import Partition
 from lab.venv import VENV_DUCKDB
+from tests.helpers import mapped_instances
 
 pytestmark = pytest.mark.airflow
 DAG_ID = "dynamic_task_mapping_demo"
@@ -23,8 +24,7 @@ EXPECTED = ["event_date=2024-01-01", "event_date=2024-01-02", "event_date=2024-0
 
 
 def mapped(airflow, run_id):
-    tis = airflow.task_instances(DAG_ID, run_id)
-    return tis[tis.task_id == "process_partition"].sort_values("map_index")
+    return mapped_instances(airflow, DAG_ID, run_id, "process_partition")
 
 
 def test_range_maps_one_instance_per_date(airflow):

@@ -24,7 +24,8 @@ import pytest
 from lab import airflow_local, components, lake, notebook
 from lab.client import Airflow, AirflowError
 from lab.partitions import COUNTRY_TABLE
-from tests.integration.conftest import LAB, SecondLab, free_port, no_staging_leftovers, wait_until
+from lab.processes import free_port
+from tests.helpers import LAB, SecondLab, no_staging_leftovers, wait_until
 
 pytestmark = [pytest.mark.second_lab, pytest.mark.timeout(900)]
 DAG = "partitioned_events"

@@ -16,6 +16,7 @@ from lab import lake
 from lab.client import AirflowError
 from lab.failures import attempts, kill_mid_write, rewritten, staging_leftovers, write_stamps
 from lab.partitions import COUNTRY_TABLE, Partition, known_countries
+from tests.helpers import events_conf, mapped_instances
 
 pytestmark = pytest.mark.airflow
 DAG_ID = "partitioned_events"
@@ -31,8 +32,7 @@ def run_dag(airflow, conf: dict, timeout: float = 300) -> dict:
 
 
 def mapped(airflow, run_id: str):
-    tis = airflow.task_instances(DAG_ID, run_id)
-    return tis[tis.task_id == "write_partition"].sort_values("map_index").reset_index(drop=True)
+    return mapped_instances(airflow, DAG_ID, run_id, "write_partition")
 
 
 def dead(pid: int) -> bool:
@@ -52,16 +52,7 @@ def test_range_writes_the_date_x_country_cross_product_and_nothing_else(airflow)
     bystanders = paths("2024-01-01/IT", "2023-12-31/DE")
     sums, stamps = snapshot()
 
-    run = run_dag(
-        airflow,
-        {
-            "mode": "range",
-            "start_date": "2024-01-01",
-            "end_date": "2024-01-02",
-            "countries": ["DE", "FR"],
-            "events_per_partition": 40,
-        },
-    )
+    run = run_dag(airflow, events_conf("2024-01-01", "2024-01-02", ["DE", "FR"], 40))
     assert run["state"] == "success"
     tis = mapped(airflow, run["dag_run_id"])
     assert tis.rendered_map_index.tolist() == [
@@ -84,16 +75,7 @@ def test_country_reload_rewrites_one_country_and_leaves_the_others(airflow):
             lake.write_partition(day, 15, country, table=TABLE)
     sums, stamps = snapshot()
 
-    run = run_dag(
-        airflow,
-        {
-            "mode": "country_reload",
-            "start_date": "2024-01-10",
-            "end_date": "2024-01-11",
-            "countries": ["FR"],
-            "events_per_partition": 25,
-        },
-    )
+    run = run_dag(airflow, events_conf("2024-01-10", "2024-01-11", ["FR"], 25, mode="country_reload"))
     assert run["state"] == "success"
     assert mapped(airflow, run["dag_run_id"]).rendered_map_index.tolist() == [
         "2024-01-10 / FR",
@@ -131,13 +113,7 @@ def test_daily_writes_yesterday_for_the_countries(airflow):
     }
 
 
-GOOD = {
-    "mode": "range",
-    "start_date": "2024-01-01",
-    "end_date": "2024-01-02",
-    "countries": ["DE", "FR"],
-    "events_per_partition": 10,
-}
+GOOD = events_conf("2024-01-01", "2024-01-02", ["DE", "FR"], 10)
 
 # Refused by the Params' JSON schema: the REST API answers 400 and no run is created.
 REFUSED_AT_TRIGGER = [

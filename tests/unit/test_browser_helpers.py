@@ -26,13 +26,3 @@ def test_a_missing_chromium_is_a_clear_error_not_a_download(monkeypatch, tmp_pat
     fake.chmod(0o755)
     monkeypatch.setenv("LAB_CHROMIUM", str(fake))
     assert browser.chromium_path() == str(fake)
-
-
-def test_launch_flags_switch_off_everything_that_phones_home():
-    for flag in (
-        "--headless",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ):
-        assert flag in browser.LAUNCH_ARGS

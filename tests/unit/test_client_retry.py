@@ -43,6 +43,7 @@ class FakeAirflow:
 
     def __init__(self, answers: list, dag_id: str = "d"):
         self.dag_id = dag_id
+        self.dag = {**DAG, "dag_id": dag_id}
         self.answers = list(answers)
         self.seen: list[str] = []
         self.bodies: list[dict] = []
@@ -56,7 +57,7 @@ class FakeAirflow:
             return httpx.Response(200, json={**DAG, "is_paused": paused})
         self.seen.append(call)
         if call == f"GET /dags/{self.dag_id}":
-            return httpx.Response(200, json=DAG)  # wait_for_dag: the DAG is parsed
+            return httpx.Response(200, json=self.dag)  # wait_for_dag: the DAG is parsed
         self.params.append(dict(request.url.params))
         if request.content:
             self.bodies.append(json.loads(request.content))
@@ -170,8 +171,31 @@ def test_a_run_id_taken_before_is_a_conflict_not_a_success():
 def test_a_write_without_answer_is_not_sent_again_unless_it_is_idempotent():
     fake = FakeAirflow([httpx.ReadTimeout("no answer")])
     with pytest.raises(AirflowError, match="no answer from Airflow"):
-        client(fake).trigger("d", {"a": 1}, unpause=False)  # no run id: a repeat could start a second run
-    assert fake.writes() == ["POST /dags/d/dagRuns"]
+        client(fake).clear("d", "r1", "t")  # a repeat would clear the task twice
+    assert fake.writes() == ["POST /dags/d/clearTaskInstances"]
+
+
+def test_a_trigger_without_a_run_id_picks_one_so_a_lost_answer_is_sent_again_with_it():
+    run = {"dag_run_id": "picked", "state": "queued", "conf": {"a": 1}}
+    fake = FakeAirflow([httpx.ReadTimeout("no answer"), (200, run)])
+    assert client(fake).trigger("d", {"a": 1}, unpause=False) == run
+    assert fake.writes() == ["POST /dags/d/dagRuns"] * 2
+    first, again = fake.bodies
+    assert first == again and first["dag_run_id"].startswith("manual__")
+
+
+@pytest.mark.parametrize("paused", [True, False])
+def test_a_trigger_unpauses_a_paused_dag_first_and_an_unpaused_one_costs_no_write(paused):
+    fake = FakeAirflow([(200, {"dag_run_id": "r1"})])
+    fake.dag["is_paused"] = paused
+    client(fake).trigger("d", run_id="r1")
+    assert fake.writes() == (["PATCH paused=False"] if paused else []) + ["POST /dags/d/dagRuns"]
+
+
+def test_many_callers_refused_at_once_come_back_spread_out():
+    retry = Retry(first_pause_s=2.0, max_pause_s=5.0, jitter=True)
+    pauses = [retry.pause(3) for _ in range(50)]
+    assert all(2.5 <= p <= 7.5 for p in pauses) and len(set(pauses)) > 1
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from lab.tools.celery_local import (
     connection_env,
     users_setting,
 )
-from tests.unit.test_environment import _norm, locked_versions
+from tests.helpers import locked_versions, normalize
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "docker" / "Dockerfile"
@@ -130,7 +130,7 @@ def test_the_image_installs_exactly_the_locked_pins():
         requirement = line.split(";")[0].strip()
         name, sep, version = requirement.partition("==")
         assert sep, f"docker/requirements.txt: {line!r} is not pinned with =="
-        pins.setdefault(_norm(name), set()).add(version.strip())
+        pins.setdefault(normalize(name), set()).add(version.strip())
     hint = "docker/requirements.txt disagrees with uv.lock: run `make docker/requirements.txt`"
     assert {n: v for n, v in pins.items() if not v <= locked.get(n, set())} == {}, hint
     assert set(locked) - {"dtm-lab"} - set(pins) == set(), hint

@@ -6,19 +6,7 @@ import tomllib
 import yaml
 
 from lab.config import REPO_ROOT
-
-
-def locked_versions() -> dict[str, set[str]]:
-    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
-    versions: dict[str, set[str]] = {}
-    for package in lock["package"]:
-        if "version" in package:
-            versions.setdefault(_norm(package["name"]), set()).add(package["version"])
-    return versions
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+from tests.helpers import locked_versions, normalize
 
 
 def conda_pins() -> dict[str, str]:
@@ -31,7 +19,7 @@ def conda_pins() -> dict[str, str]:
             continue
         name, _, version = requirement.partition("==")
         assert version, f"environment.yml: {line!r} is not pinned with =="
-        pins[_norm(name)] = version.strip()
+        pins[normalize(name)] = version.strip()
     return pins
 
 
@@ -50,7 +38,7 @@ def test_environment_yml_pins_match_the_lock():
 
 def test_environment_yml_covers_the_direct_dependencies():
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    direct = {_norm(re.split(r"[=<>\[ ]", dep)[0]): dep.split("==")[1] for dep in project["dependencies"]}
+    direct = {normalize(re.split(r"[=<>\[ ]", dep)[0]): dep.split("==")[1] for dep in project["dependencies"]}
     pins = conda_pins()
     assert {name: pins.get(name) for name in direct} == direct
     env = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())

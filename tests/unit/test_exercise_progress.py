@@ -12,7 +12,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from lab.client import Airflow
 from lab.config import REPO_ROOT
 from lab.exercises import progress
-from tests.plugin import free_port
+from lab.processes import free_port
 
 
 def cell(source: str, count: int | None = None, *outputs) -> nbformat.NotebookNode:

@@ -6,17 +6,16 @@ temporary lake: their loops write real Parquet, one partition after the other.
 """
 
 import ast
-import warnings
 from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-from airflow.dag_processing.dagbag import DagBag
 
 from lab import lake
 from lab.config import REPO_ROOT
 from lab.partitions import PartitionError
 from lab.timeline import max_concurrency
+from tests.helpers import dag_bag
 
 STEPS = REPO_ROOT / "dags" / "steps"
 ANTIPATTERNS = REPO_ROOT / "dags" / "antipatterns"
@@ -24,15 +23,7 @@ ANTIPATTERNS = REPO_ROOT / "dags" / "antipatterns"
 
 @pytest.fixture(scope="module")
 def dags():
-    bags = {}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for folder in (STEPS, ANTIPATTERNS):
-            bag = DagBag(dag_folder=str(folder))
-            assert bag.import_errors == {}
-            bags.update(bag.dags)
-    assert [str(w.message) for w in caught if "dags" in str(w.filename)] == []
-    return bags
+    return dag_bag(STEPS, ANTIPATTERNS)
 
 
 def mapped_args(dag, task_id):
@@ -147,6 +138,24 @@ def test_each_anti_pattern_is_one_unmapped_task_labelled_as_an_exhibit(dags):
         )
 
 
+def quick(start_date: str, end_date: str, events_per_partition: int, **extra) -> dict:
+    """An anti-pattern's Params for a test: no simulated latency."""
+    return {
+        "start_date": start_date,
+        "end_date": end_date,
+        "events_per_partition": events_per_partition,
+        "latency_s": 0.0,
+        **extra,
+    }
+
+
+@pytest.fixture
+def lake_dir(tmp_path, monkeypatch):
+    """The exhibits write where LAB_LAKE_DIR points: a temporary lake."""
+    monkeypatch.setenv("LAB_LAKE_DIR", str(tmp_path))
+    return tmp_path
+
+
 def timeline(processed):
     df = pd.DataFrame(processed)
     df["start_date"] = pd.to_datetime(df["start"], utc=True, format="ISO8601")
@@ -154,44 +163,26 @@ def timeline(processed):
     return df
 
 
-def test_the_range_reload_loop_writes_each_partition_one_after_the_other(dags, tmp_path, monkeypatch):
-    monkeypatch.setenv("LAB_LAKE_DIR", str(tmp_path))
+def test_the_range_reload_loop_writes_each_partition_one_after_the_other(dags, lake_dir):
     reload = dags["antipattern_date_range_reload"].get_task("reload_date_range").python_callable
-    processed = reload(
-        params={
-            "start_date": "2024-03-01",
-            "end_date": "2024-03-04",
-            "events_per_partition": 15,
-            "latency_s": 0.0,
-        }
-    )
+    processed = reload(params=quick("2024-03-01", "2024-03-04", 15))
     expected = [f"event_date=2024-03-0{d}" for d in range(1, 5)]
     assert [p["partition"] for p in processed] == expected
     assert max_concurrency(timeline(processed)) == 1
-    assert lake.validate(expected, 15, table="antipattern_events", lake_dir=tmp_path)["ok"]
+    assert lake.validate(expected, 15, table="antipattern_events", lake_dir=lake_dir)["ok"]
 
 
-def test_the_country_reload_writes_date_x_country_partitions(dags, tmp_path, monkeypatch):
-    monkeypatch.setenv("LAB_LAKE_DIR", str(tmp_path))
+def test_the_country_reload_writes_date_x_country_partitions(dags, lake_dir):
     reload = dags["antipattern_country_reload"].get_task("reload_country").python_callable
-    processed = reload(
-        params={
-            "country": "FR",
-            "start_date": "2024-03-01",
-            "end_date": "2024-03-02",
-            "events_per_partition": 9,
-            "latency_s": 0.0,
-        }
-    )
+    processed = reload(params=quick("2024-03-01", "2024-03-02", 9, country="FR"))
     expected = ["event_date=2024-03-01/country=FR", "event_date=2024-03-02/country=FR"]
     assert [p["partition"] for p in processed] == expected
-    assert lake.validate(expected, 9, table="events_by_country", lake_dir=tmp_path)["ok"]
+    assert lake.validate(expected, 9, table="events_by_country", lake_dir=lake_dir)["ok"]
 
 
-def test_the_daily_load_writes_the_day_before_run_after(dags, tmp_path, monkeypatch):
+def test_the_daily_load_writes_the_day_before_run_after(dags, lake_dir):
     from airflow.models.dagrun import DagRun
 
-    monkeypatch.setenv("LAB_LAKE_DIR", str(tmp_path))
     load = dags["antipattern_daily_load"].get_task("load_yesterday").python_callable
     run = DagRun(
         dag_id="antipattern_daily_load",
@@ -200,7 +191,7 @@ def test_the_daily_load_writes_the_day_before_run_after(dags, tmp_path, monkeypa
     )
     processed = load(dag_run=run)
     assert [p["partition"] for p in processed] == ["event_date=2024-05-01"]
-    assert lake.validate(["event_date=2024-05-01"], 1000, table="antipattern_events", lake_dir=tmp_path)["ok"]
+    assert lake.validate(["event_date=2024-05-01"], 1000, table="antipattern_events", lake_dir=lake_dir)["ok"]
 
 
 @pytest.mark.parametrize(
@@ -213,16 +204,8 @@ def test_the_daily_load_writes_the_day_before_run_after(dags, tmp_path, monkeypa
         ({"country": "XX"}, "unknown country"),
     ],
 )
-def test_bad_input_fails_before_anything_is_written(dags, tmp_path, monkeypatch, params, message):
-    monkeypatch.setenv("LAB_LAKE_DIR", str(tmp_path))
+def test_bad_input_fails_before_anything_is_written(dags, lake_dir, params, message):
     reload = dags["antipattern_country_reload"].get_task("reload_country").python_callable
-    good = {
-        "country": "DE",
-        "start_date": "2024-03-01",
-        "end_date": "2024-03-02",
-        "events_per_partition": 5,
-        "latency_s": 0.0,
-    }
     with pytest.raises(PartitionError, match=message):
-        reload(params={**good, **params})
-    assert not lake.has_data("events_by_country", tmp_path)
+        reload(params={**quick("2024-03-01", "2024-03-02", 5, country="DE"), **params})
+    assert not lake.has_data("events_by_country", lake_dir)

@@ -3,21 +3,18 @@
 from datetime import UTC, datetime
 
 import pytest
-from airflow.dag_processing.dagbag import DagBag
 
 from lab import concurrency
 from lab.config import REPO_ROOT
 from lab.partitions import MAX_LATENCY_S, known_countries
+from tests.helpers import dag_bag
 
 
 @pytest.fixture(scope="module")
 def dags():
-    found = {}
-    for name in ("partitioned_events.py", "partitioned_events_concurrency.py"):
-        bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / name))
-        assert bag.import_errors == {}
-        found.update(bag.dags)
-    return found
+    return dag_bag(
+        REPO_ROOT / "dags" / "partitioned_events.py", REPO_ROOT / "dags" / "partitioned_events_concurrency.py"
+    )
 
 
 def test_partitioned_events_params(dags):

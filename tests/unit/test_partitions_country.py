@@ -16,15 +16,10 @@ from lab.partitions import (
     plan_partitions,
     plan_run,
 )
+from tests.helpers import events_conf
 
 RUN_AFTER = datetime(2024, 3, 1, 0, 30, tzinfo=UTC)
-RANGE = {
-    "mode": "range",
-    "start_date": "2024-01-01",
-    "end_date": "2024-01-02",
-    "countries": ["DE", "FR"],
-    "events_per_partition": 10,
-}
+RANGE = events_conf("2024-01-01", "2024-01-02", ["DE", "FR"], 10)
 
 
 def keys(plan):

@@ -10,7 +10,7 @@ import pytest
 from lab import reconcile
 from lab.client import Airflow
 from lab.partitions import PartitionError
-from tests.plugin import free_port
+from lab.processes import free_port
 
 T0 = pd.Timestamp("2024-01-05 10:00:00", tz="UTC")
 T1 = T0 + pd.Timedelta(seconds=10)
