@@ -8,13 +8,12 @@ because the dag-processor queues every file modified since its last parse
 machine is shared); with Airflow's defaults a new file would take up to 300 s.
 """
 
-import time
-
 import pytest
 
 from lab import profiles
 from lab.bench.responsiveness import dag_file_latency
 from lab.config import settings
+from tests.helpers import wait_until
 
 pytestmark = [
     pytest.mark.airflow,
@@ -31,7 +30,4 @@ def test_new_broken_and_edited_dag_files_show_up_without_a_restart(airflow):
 
     assert set(seen) == {"new_dag_file_s", "import_error_s", "edited_dag_file_s"}
     # The probe's files are gone again: so is its import error, once the folder is listed again.
-    deadline = time.monotonic() + TIMEOUT_S
-    while set(airflow.import_errors()) != before and time.monotonic() < deadline:
-        time.sleep(1)
-    assert set(airflow.import_errors()) == before
+    wait_until(lambda: set(airflow.import_errors()) == before, TIMEOUT_S, "the probe's import error to go")
