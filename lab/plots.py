@@ -191,6 +191,23 @@ def makespan_and_efficiency(summary: pd.DataFrame):
     return fig
 
 
+def overhead_phases(phases: pd.DataFrame, ax=None):
+    """Median seconds per phase of a task instance, stacked, one bar per strategy
+    (`phases` as `lab.bench.overhead.phase_summary` gives it)."""
+    order = ["scheduled_s", "queued_s", "startup_s", "function_s", "finish_s"]
+    table = phases[phases["phase"].isin(order)].pivot(index="strategy", columns="phase", values="median")
+    table = table.reindex(columns=order).reindex(phases["strategy"].drop_duplicates()).fillna(0)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 0.9 + 0.45 * len(table)), layout="constrained")
+    table.plot.barh(stacked=True, ax=ax, colormap="tab10", width=0.7)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds, median task instance (scheduled -> queued -> started -> code -> return -> ended)")
+    ax.set_ylabel("")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
 def speedup_vs_parallelism(sweep: pd.DataFrame, ax=None):
     """Measured speedup over the sequential loop against P, per strategy, with the ideal N / ceil(N / P)."""
     if ax is None:

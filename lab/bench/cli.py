@@ -179,7 +179,8 @@ def readme_section(results: dict, summary, chart: str | None) -> str:
             f"At these parameters dynamic_mapping ran "
             f"{relative_speed(h['speedup_vs_sequential'], 'sequential_loop', bold=True)} and "
             f"{relative_speed(h['speedup_vs_backfill'], 'catchup_backfill', bold=True)}, at an "
-            f"efficiency of **{h['efficiency']:.2f}** of the physical limit ceil(N/P) x t_partition.",
+            f"efficiency of **{h['efficiency']:.2f}** of the wave bound ceil(N/P) x t_partition "
+            "(P slots, no overhead, a core each).",
             "",
         ]
     if chart:

@@ -11,8 +11,10 @@ strategy ran: concurrency, overhead and makespan are read off the timeline.
 - per-task overhead: (time in tasks - work inside write_partition) / number of task instances:
   process start, imports, talking to the API server, a virtualenv ...;
 - ideal = ceil(N / P) x t_partition, where t_partition is the same work measured in-process,
-  without Airflow: the fastest any strategy could be with P slots and no overhead at all;
-- efficiency = ideal / makespan (1.0 would be that physical limit);
+  without Airflow: the wave bound, the fastest any strategy could be with P slots, no
+  orchestration overhead and a core for every slot. It is not a physical limit: on 2 cores
+  eight task processes also compete for CPU, which this bound ignores;
+- efficiency = ideal / makespan (1.0 would reach the wave bound);
 - speedup over a baseline strategy = the baseline's median makespan / the strategy's.
 """
 
@@ -27,7 +29,7 @@ from lab.timeline import max_concurrency
 
 
 def ideal_seconds(partitions: int, parallelism: int, t_partition: float) -> float:
-    """The lab's physical limit: N partitions in waves of P, each wave one partition's work long."""
+    """The wave bound: N partitions in waves of P, each wave one partition's work long (no overhead)."""
     if partitions < 1 or parallelism < 1:
         raise ValueError(f"partitions and parallelism must be at least 1, got {partitions} and {parallelism}")
     if t_partition < 0:

@@ -113,7 +113,7 @@ def ensure_capacity(needed: int, quiet: bool = False) -> int:
 
 
 def measure_partition(events_per_partition: int, latency_s: float, samples: int = 3) -> list[float]:
-    """Seconds to write one partition in this process, no Airflow: the lab's physical limit.
+    """Seconds to write one partition in this process, no Airflow: the unit of the wave bound.
 
     The same call the tasks make, into a scratch table of the same lake (same disk), first
     call excluded (imports and DuckDB start-up are a one-time cost, not per partition).

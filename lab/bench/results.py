@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab.bench import metrics
+from lab.bench import metrics, overhead
 from lab.bench.config import BenchConfig
 from lab.bench.strategies import BACKFILL_BASELINE, BASELINE, HEADLINE
 
@@ -62,6 +62,18 @@ class Results:
         )
         return table.reset_index()
 
+    @property
+    def phases(self) -> pd.DataFrame:
+        """Where the compared trials' task-instance time went (lab.bench.overhead): per strategy
+        and phase, the median, min and max over every task instance that has that phase."""
+        trials = [
+            overhead.decompose(tis)
+            for _, tis in self.timelines[self.timelines["phase"] == "compare"].groupby(
+                ["strategy", "repeat"], sort=False
+            )
+        ]
+        return overhead.phase_summary(pd.concat(trials, ignore_index=True)) if trials else pd.DataFrame()
+
     def timeline(self, strategy: str, repeat: int = 0, phase: str = "compare") -> pd.DataFrame:
         t = self.timelines
         return t[(t["strategy"] == strategy) & (t["repeat"] == repeat) & (t["phase"] == phase)]
@@ -92,7 +104,7 @@ class Results:
             f"events_per_partition={h['events_per_partition']}: "
             f"{HEADLINE} ran {metrics.relative_speed(h['speedup_vs_sequential'], BASELINE)} and "
             f"{metrics.relative_speed(h['speedup_vs_backfill'], BACKFILL_BASELINE)}, "
-            f"at {h['efficiency']:.0%} of the physical limit ceil(N/P) x t_partition."
+            f"at {h['efficiency']:.0%} of the wave bound ceil(N/P) x t_partition."
         )
 
     def to_json(self) -> dict:

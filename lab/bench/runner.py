@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from lab import lake
-from lab.bench import metrics, probes, verify
+from lab.bench import metrics, overhead, probes, verify
 from lab.bench.config import BenchConfig
 from lab.bench.results import Results
 from lab.bench.strategies import HEADLINE, STRATEGIES, Launch, Strategy
@@ -166,11 +166,12 @@ class Runner:
         self, strategy: Strategy, dates: list[str], runs: pd.DataFrame
     ) -> tuple[pd.DataFrame, list[dict | None]]:
         """A finished trial's task instances (Airflow's timeline), each with what its task
-        reported (`work_s`) and a label; and the reports themselves."""
+        reported (`work_s`, when its process started, entered and left the function) and a
+        label; and the reports themselves."""
         tis = self.af.task_instances(strategy.dag_id)
         tis = tis[tis["dag_run_id"].isin(runs["dag_run_id"])].reset_index(drop=True)
         reports = self.task_reports(strategy.dag_id, tis)
-        tis["work_s"] = [r["work_s"] if r else None for r in reports]
+        tis = overhead.add_reports(tis, reports)  # work_s and the task's own clock (lab.bench.overhead)
         tis["label"] = verify.labels(strategy, dates, runs, tis, reports)
         return tis, reports
 
