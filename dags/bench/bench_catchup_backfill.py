@@ -18,7 +18,7 @@ import time
 from airflow.sdk import dag, task
 
 from lab.bench.strategies import STRATEGIES
-from lab.bench.workload import POOL, WINDOW_END_AT, WINDOW_START_AT, report, work_params
+from lab.bench.workload import POOL, WINDOW_END_AT, WINDOW_START_AT, work_params, write_days
 
 STRATEGY = STRATEGIES["catchup_backfill"]
 
@@ -42,16 +42,7 @@ def bench_catchup_backfill():
     )
     def process_day(params: dict, ds: str | None = None) -> dict:
         entered = time.time()  # the task's own code starts here
-        from lab.lake import write_partition
-
-        return report(
-            [
-                write_partition(
-                    ds, params["events_per_partition"], table=STRATEGY.table, latency_s=params["latency_s"]
-                )
-            ],
-            entered,
-        )
+        return write_days([ds], params, STRATEGY.table, entered)
 
     process_day()
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from airflow.sdk import Param, dag, task
 
 from lab.bench.strategies import STRATEGIES
-from lab.bench.workload import POOL, chunks, partition_dates, range_params, report
+from lab.bench.workload import POOL, chunks, partition_dates, range_params, write_days
 
 STRATEGY = STRATEGIES["chunked_mapping"]
 
@@ -47,16 +47,7 @@ def bench_chunked_mapping():
     )
     def process_chunk(days: list[str], params: dict) -> dict:
         entered = time.time()  # the task's own code starts here
-        from lab.lake import write_partition
-
-        written = []
-        for day in days:
-            written.append(
-                write_partition(
-                    day, params["events_per_partition"], table=STRATEGY.table, latency_s=params["latency_s"]
-                )
-            )
-        return report(written, entered)
+        return write_days(days, params, STRATEGY.table, entered)
 
     process_chunk.expand(days=plan_chunks())
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from airflow.sdk import dag, task
 
 from lab.bench.strategies import STRATEGIES
-from lab.bench.workload import POOL, partition_dates, range_params, report
+from lab.bench.workload import POOL, partition_dates, range_params, write_days
 
 STRATEGY = STRATEGIES["dynamic_mapping"]
 
@@ -45,16 +45,7 @@ def bench_dynamic_mapping():
     )
     def process_partition(day: str, params: dict) -> dict:
         entered = time.time()  # the task's own code starts here
-        from lab.lake import write_partition
-
-        return report(
-            [
-                write_partition(
-                    day, params["events_per_partition"], table=STRATEGY.table, latency_s=params["latency_s"]
-                )
-            ],
-            entered,
-        )
+        return write_days([day], params, STRATEGY.table, entered)
 
     process_partition.expand(day=plan())
 

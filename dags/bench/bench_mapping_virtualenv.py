@@ -1,4 +1,4 @@
-"""Benchmark strategy `mapping_virtualenv`: dynamic mapping with the demo's `@task.virtualenv`.
+"""Benchmark strategy `mapping_virtualenv`: dynamic mapping with a `@task.virtualenv` per partition.
 
 Two DAGs from one definition, to price the virtualenv per task:
 - `bench_mapping_virtualenv_cached` keeps the venv in `venv_cache_path` (as the demo does):
@@ -6,8 +6,12 @@ Two DAGs from one definition, to price the virtualenv per task:
 - `bench_mapping_virtualenv_uncached` has no cache: every mapped task instance creates a
   virtualenv and installs duckdb into it (uv makes that seconds, not minutes) before working.
 
-Inside the venv only duckdb is installed, so the lab's code is imported from the repository,
-and the partition is written by the same `lab.lake.write_partition` as every other strategy.
+Inside the venv only duckdb is installed (the host's release, so the work is the same), and
+the lab's code is imported from the repository, so that the partition is written by the same
+`lab.lake.write_partition` as every other strategy and the task reports its own clock. The
+demo's virtualenv task differs on purpose: it ships the self-contained writer alone and runs
+it on a duckdb release of its own (lesson 02), which proves the isolation but is not what a
+timing comparison with the in-process strategies wants.
 Triggered by `lab.bench` with conf {start_date, end_date, events_per_partition, latency_s}.
 """
 

@@ -19,7 +19,7 @@ import time
 from airflow.sdk import CronPartitionTimetable, dag, task
 
 from lab.bench.strategies import STRATEGIES
-from lab.bench.workload import POOL, WINDOW_END_AT, WINDOW_START_AT, report, work_params
+from lab.bench.workload import POOL, WINDOW_END_AT, WINDOW_START_AT, work_params, write_days
 
 STRATEGY = STRATEGIES["partitioned_runs"]
 
@@ -43,17 +43,8 @@ def bench_partitioned_runs():
     )
     def process_partition_key(params: dict, dag_run=None) -> dict:
         entered = time.time()  # the task's own code starts here
-        from lab.lake import write_partition
-
-        day = dag_run.partition_key  # "2024-01-01": the timetable's key_format
-        return report(
-            [
-                write_partition(
-                    day, params["events_per_partition"], table=STRATEGY.table, latency_s=params["latency_s"]
-                )
-            ],
-            entered,
-        )
+        # The run's partition_key is its day, e.g. "2024-01-01" (the timetable's key_format).
+        return write_days([dag_run.partition_key], params, STRATEGY.table, entered)
 
     process_partition_key()
 

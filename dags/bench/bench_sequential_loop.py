@@ -17,7 +17,7 @@ from datetime import datetime
 from airflow.sdk import dag, task
 
 from lab.bench.strategies import STRATEGIES
-from lab.bench.workload import POOL, partition_dates, range_params, report
+from lab.bench.workload import POOL, partition_dates, range_params, write_days
 
 STRATEGY = STRATEGIES["sequential_loop"]
 
@@ -39,16 +39,7 @@ def bench_sequential_loop():
     )
     def process_all_partitions(params: dict) -> dict:
         entered = time.time()  # the task's own code starts here
-        from lab.lake import write_partition
-
-        written = []
-        for day in partition_dates(params):
-            written.append(
-                write_partition(
-                    day, params["events_per_partition"], table=STRATEGY.table, latency_s=params["latency_s"]
-                )
-            )
-        return report(written, entered)
+        return write_days(partition_dates(params), params, STRATEGY.table, entered)
 
     process_all_partitions()
 

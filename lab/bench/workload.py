@@ -84,6 +84,19 @@ def chunks(days: list[str], size: int) -> list[list[str]]:
     return [days[i : i + size] for i in range(0, len(days), size)]
 
 
+def write_days(days: list[str], params: dict, table: str, entered_at: float) -> dict:
+    """What every in-process benchmark task does: write each day's partition of `table` with the
+    trial's work (`params`), then return its report. `lab.lake` is imported here, inside the task's
+    clock, as a task's own imports are (not by the DAG file, which every task process parses)."""
+    from lab.lake import write_partition
+
+    written = [
+        write_partition(day, params["events_per_partition"], table=table, latency_s=params["latency_s"])
+        for day in days
+    ]
+    return report(written, entered_at)
+
+
 def report(written: list[dict], entered_at: float | None = None) -> dict:
     """What a benchmark task returns (its XCom): partitions, events written, seconds spent inside
     write_partition, and when (epoch seconds) its process was created, the task function was

@@ -75,7 +75,7 @@ CHECKED_SHARE_FLOOR = {
     "01_dag_proliferation": 12 / 14,
     "02_build_the_mapped_dag": 45 / 49,
     "03_query_the_lake": 17 / 19,
-    "04_compare_strategies": 2 / 13,
+    "04_compare_strategies": 3 / 15,
     "05_one_dag_for_every_reload": 18 / 26,
     "06_failures_and_concurrency": 14 / 24,
 }
