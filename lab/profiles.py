@@ -62,6 +62,15 @@ LAB = (
         "file is being parsed waits for this interval, or for the UI's Reparse button)",
     ),
     Setting(
+        "core",
+        "min_serialized_dag_update_interval",
+        "0",
+        "a changed DAG's new structure (its tasks) is stored at most this often (30 s by default): a "
+        "file saved again within that window keeps its older structure until the file is parsed "
+        "again, which with min_file_process_interval 600 would take 10 minutes. At 0 every parse "
+        "compares the DAG's hash and rewrites only a DAG that changed, so the writes stay rare",
+    ),
+    Setting(
         LAB_ENV,
         "LAB_PRELOAD_MODULES",
         "duckdb,lab.lake,airflow.dag_processing.dagbag,airflow.providers.standard.decorators.python",
@@ -76,6 +85,7 @@ DEFAULT_VALUES = {
     "scheduler_idle_sleep_time": "1",
     "refresh_interval": "300",
     "min_file_process_interval": "30",
+    "min_serialized_dag_update_interval": "30",
     "LAB_PRELOAD_MODULES": "",
 }
 DEFAULT = tuple(

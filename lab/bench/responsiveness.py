@@ -30,7 +30,7 @@ def probe():
     def noop():
         pass
 
-    noop()
+    noop(){more}
 
 
 probe()
@@ -56,19 +56,40 @@ def _dag_tags(af: Airflow, dag_id: str) -> list[str] | None:
         raise
 
 
+def _task_ids(af: Airflow, dag_id: str) -> set[str]:
+    try:
+        return {t["task_id"] for t in af.request("GET", f"/dags/{dag_id}/tasks")["tasks"]}
+    except AirflowError as exc:
+        if exc.status_code == 404:
+            return set()
+        raise
+
+
 def dag_file_latency(af: Airflow, dags_dir: Path, timeout: float = 120.0) -> dict[str, float]:
-    """Seconds until a new DAG file, a broken one and an edited one are visible through the REST API."""
+    """Seconds until a new DAG file, a broken one, an edited one (a tag: the DAG's row) and an
+    edit of its structure (a new task, saved seconds after the first: the serialized DAG, which
+    Airflow rewrites at most every `[core] min_serialized_dag_update_interval`) are visible
+    through the REST API."""
     dag_id = f"lab_probe_{uuid.uuid4().hex[:8]}"
     good, broken = dags_dir / f"{dag_id}.py", dags_dir / f"{dag_id}_broken.py"
     try:
-        good.write_text(PROBE.format(dag_id=dag_id, tag="first"))
+        good.write_text(PROBE.format(dag_id=dag_id, tag="first", more=""))
         new_dag = _until(lambda: _dag_tags(af, dag_id) is not None, timeout)
         # Mentions airflow and dag: the dag-processor skips files without both (dag_discovery_safe_mode).
         broken.write_text("from airflow.sdk import dag\n\nthis is not Python (\n")
         import_error = _until(lambda: any(f.endswith(broken.name) for f in af.import_errors()), timeout)
-        good.write_text(PROBE.format(dag_id=dag_id, tag="edited"))
+        good.write_text(PROBE.format(dag_id=dag_id, tag="edited", more=""))
         edited = _until(lambda: _dag_tags(af, dag_id) == ["edited"], timeout)
-        return {"new_dag_file_s": new_dag, "import_error_s": import_error, "edited_dag_file_s": edited}
+        good.write_text(
+            PROBE.format(dag_id=dag_id, tag="edited", more="\n    noop.override(task_id='more')()")
+        )
+        restructured = _until(lambda: "more" in _task_ids(af, dag_id), timeout)
+        return {
+            "new_dag_file_s": new_dag,
+            "import_error_s": import_error,
+            "edited_dag_file_s": edited,
+            "new_task_s": restructured,
+        }
     finally:
         good.unlink(missing_ok=True)
         broken.unlink(missing_ok=True)

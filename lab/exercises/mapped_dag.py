@@ -7,8 +7,8 @@ so it is a real DAG. The checker
    error, a missing task, a task that is not mapped or has no retry is a FAIL before any run;
 2. waits until the lab's Airflow has the same DAG (its tasks, as the REST API lists them, match
    the file's): the dag-processor picks a new or changed file up within seconds, but it writes a
-   DAG's new structure at most every `[core] min_serialized_dag_update_interval` (30 s), and a
-   run triggered before that would run the previous version;
+   DAG's new structure at most every `[core] min_serialized_dag_update_interval` (30 s by
+   default; 0 in the lab profile), and a run triggered before that would run the previous version;
 3. triggers a run with its own Params (CHECK_CONF) through the REST API and checks what really
    happened: one instance of `write_partition` per date x country, labelled "2024-03-01 / DE"
    by its `map_index_template`; the partition told to fail once (`fail_once`) failed its first
@@ -169,7 +169,7 @@ def wait_until_loaded(af: Airflow, path: Path, tasks: dict, timeout: float = 180
 
     `tasks` is what `inspect_dag_file` found in the file. Airflow re-parses a changed file within
     seconds, but keeps the DAG's previous structure until `[core] min_serialized_dag_update_interval`
-    (30 s) has passed since it last wrote it; asking for a re-parse every few seconds gets the
+    (30 s by default, 0 in the lab profile) has passed since it last wrote it; asking for a re-parse every few seconds gets the
     new one in as soon as Airflow takes it.
     """
     wanted = {
