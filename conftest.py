@@ -3,6 +3,4 @@ pytest_plugins = ["tests.plugin"]
 
 # The exercises are not lessons: unsolved ones must FAIL their checkers, so nbval does not run
 # them; tests/exercises/ executes both the exercises and their solutions and reads the verdicts.
-# notebooks/_template.ipynb is the skeleton of a new lesson (docs/new-lesson.md), with placeholders
-# that do not run: tests/unit/test_lessons.py checks its shape instead.
-collect_ignore_glob = ["notebooks/exercises/*", "notebooks/_template.ipynb"]
+collect_ignore_glob = ["notebooks/exercises/*"]
