@@ -60,6 +60,15 @@ class Airflow:
     def dag(self, dag_id: str) -> dict:
         return self.api.request("GET", f"/dags/{dag_id}")
 
+    def dag_details(self, dag_id: str) -> dict:
+        """The DAG as parsed: timetable, params, file_token ... (`dag` is the DAG list's row)."""
+        return self.api.request("GET", f"/dags/{dag_id}/details")
+
+    def reparse(self, dag_id: str) -> None:
+        """Put the DAG's file first in the dag-processor's queue (it gets there anyway, later)."""
+        token = self.dag_details(dag_id)["file_token"]
+        self.api.request("PUT", f"/parseDagFile/{token}", idempotent=True)
+
     def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict:
         """Wait until the dag-processor has parsed `dag_id`; surface its import error if it has one.
 

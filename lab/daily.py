@@ -33,7 +33,7 @@ _MINUTE = "%Y-%m-%d %H:%M"  # day and time of day, UTC: how the lesson shows a r
 def schedule(client) -> dict:
     """The DAG's schedule as Airflow reports it: the timetable, and the next run it would create."""
     dag = client.dag(DAG_ID)
-    details = client.request("GET", f"/dags/{DAG_ID}/details")
+    details = client.dag_details(DAG_ID)
     keys = ("timetable_summary", "timetable_description", "catchup", "end_date", "max_active_runs")
     return {
         **{key: details.get(key) for key in keys},

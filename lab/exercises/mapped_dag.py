@@ -253,8 +253,7 @@ def _import_error(af: Airflow, relative: str) -> tuple[str, float]:
 def _request_reparse(af: Airflow) -> None:
     """Put the file first in the dag-processor's queue (a shortcut: it gets there anyway)."""
     try:
-        token = af.request("GET", f"/dags/{MAPPED_DAG_ID}/details")["file_token"]
-        af.request("PUT", f"/parseDagFile/{token}")
+        af.reparse(MAPPED_DAG_ID)
     except (AirflowError, KeyError):
         pass
 
