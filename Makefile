@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LAB := $(BIN)/lab
 PYTEST_ARGS ?=
 
-.PHONY: help setup lab up down status logs check lint fmt test test-unit test-faults test-celery notebooks reset chromium test-browser screenshots bench bench-reference
+.PHONY: help setup lab up down status logs check lint fmt test test-unit test-faults test-celery notebooks reset chromium test-browser screenshots bench bench-reference bench-profiles
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -86,6 +86,9 @@ bench: setup  ## time loop vs backfill vs mapping on the local Airflow into data
 
 bench-reference: setup  ## the README's reference benchmark (16 partitions, P=8, latency 2 s, 3 repeats), then update the README
 	$(LAB) bench --reference $(PARAMS)
+
+bench-profiles: setup  ## the lab's tuned Airflow against Airflow's defaults, interleaved, 5 rounds (no-op tasks; idle CPU and memory), into data/benchmarks/tuning-<UTC time>/
+	$(BIN)/python -m lab.bench.tuning --variants default,lab --rounds 5 --partitions 32 --parallelism 8 --p1 16 --idle 30 --settle 20
 
 reset: down  ## stop Airflow, delete the lake and the Airflow home (keeps .venv)
 	rm -rf .airflow data/lake data/benchmarks
