@@ -8,6 +8,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 LAB := $(BIN)/lab
 PYTEST_ARGS ?=
+# Two streams at once (tests/plugin.py): the session Airflow's tests, and those that start their own.
+# TEST_STREAMS= runs everything in one process, one test after the other.
+TEST_STREAMS ?= -n 2 --dist loadgroup
 
 .PHONY: help setup lab up down status logs check lint fmt test test-unit test-faults test-celery notebooks reset chromium test-browser screenshots bench bench-reference bench-profiles
 
@@ -50,7 +53,7 @@ fmt: $(STAMP)  ## ruff: format everything and apply the safe lint fixes
 	$(BIN)/ruff check --fix .
 
 test: setup chromium lint  ## every test: lint, unit, DAG integrity, integration on a real Airflow, notebooks (nbval), browser, CeleryExecutor
-	LAB_TEST_CELERY=1 $(BIN)/pytest $(PYTEST_ARGS)
+	LAB_TEST_CELERY=1 $(BIN)/pytest $(TEST_STREAMS) $(PYTEST_ARGS)
 
 test-unit: setup  ## only the tests that need no Airflow
 	$(BIN)/pytest -m "not airflow" tests/unit $(PYTEST_ARGS)

@@ -13,6 +13,8 @@ from lab import airflow_local
 from lab.config import settings
 from lab.processes import STATE_FILE, alive, free_port
 
+pytestmark = pytest.mark.own_airflow
+
 
 @pytest.fixture
 def own_home(tmp_path, monkeypatch):
