@@ -24,7 +24,6 @@ from lab import airflow_local
 from lab.client import Airflow
 from lab.processes import free_port
 
-
 # Markers of tests that start an Airflow of their own (second_lab is declared in tests/integration).
 OWN_AIRFLOW_MARKERS = ("own_airflow", "second_lab", "celery")
 
