@@ -8,9 +8,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 LAB := $(BIN)/lab
 PYTEST_ARGS ?=
-# Two streams at once (tests/plugin.py): the session Airflow's tests, and those that start their own.
+# Two streams at once (tests/streams.py): the session Airflow's tests, and those that start their own.
 # TEST_STREAMS= runs everything in one process, one test after the other.
-TEST_STREAMS ?= -n 2 --dist loadgroup
+TEST_STREAMS ?= -n 2 --lab-streams
 
 .PHONY: help setup lab up down status logs check lint fmt test test-unit test-faults test-celery notebooks reset chromium test-browser screenshots bench bench-reference bench-profiles
 

@@ -4,12 +4,6 @@ Tests marked `airflow` and every notebook cell (nbval) need it. It gets its own 
 lake and free port under pytest's temp dir, so a test run never touches the participant's
 `.airflow/` or `data/lake/`, and it is stopped, every process of it, when the session ends.
 The settings reach notebook kernels through the environment, set before a kernel starts.
-
-`make test` runs two streams at once (pytest-xdist, `-n 2 --dist loadgroup`): every test of the
-session's Airflow in one worker, in collection order, and the tests that start an Airflow of their
-own (a second lab, the Celery deployment, a private up/down) in the other, which then takes the
-tests that need no Airflow. The two streams mostly wait on schedulers, so on 2 cores they overlap
-well; a worker starts the session's Airflow only if it runs a test that needs it.
 """
 
 from __future__ import annotations
@@ -24,31 +18,15 @@ from lab import airflow_local
 from lab.client import Airflow
 from lab.processes import free_port
 
-# Markers of tests that start an Airflow of their own (second_lab is declared in tests/integration).
-OWN_AIRFLOW_MARKERS = ("own_airflow", "second_lab", "celery")
-
 
 def _needs_airflow(item: pytest.Item) -> bool:
     return item.get_closest_marker("airflow") is not None
 
 
-def _stream(item: pytest.Item) -> str | None:
-    """The xdist group a test runs in: one worker each; tests needing no Airflow go where there is room."""
-    if any(item.get_closest_marker(name) for name in OWN_AIRFLOW_MARKERS):
-        return "own_airflow"
-    if _needs_airflow(item):
-        return "session_airflow"
-    return None
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group markers
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.suffix == ".ipynb":
             item.add_marker(pytest.mark.airflow)
-        stream = _stream(item)
-        if stream:
-            item.add_marker(pytest.mark.xdist_group(stream))
 
 
 class AirflowSession:
