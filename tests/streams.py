@@ -5,7 +5,10 @@ session's Airflow (tests/plugin.py) runs in one worker, in collection order (the
 share a kernel, and a lesson may build on the one before); every test that starts an Airflow of its
 own (a second lab, the Celery deployment, a private up/down) runs in the other, which then takes
 the tests that need no Airflow. Both streams mostly wait on schedulers, so on 2 cores they
-overlap well, and only one worker starts the session's Airflow.
+overlap well. The side worker starts a session Airflow of its own too (the two-labs test runs a
+second lab next to one), so the browser tests, which need some Airflow and change nothing in the
+repository, run there and even out the two streams. Tests that write into the repository's
+`dags/` (the exercises) stay in the main stream: both session Airflows parse that folder.
 
 xdist's own `--dist loadgroup` would do this with `xdist_group` markers, but pytest-xdist 3.8 tags a
 group by rewriting `item._nodeid`, which pytest 9 no longer reads: every test would become a unit of
@@ -23,17 +26,18 @@ from pathlib import Path
 
 import pytest
 
-# Markers of tests that start an Airflow of their own (second_lab is declared in tests/integration).
-OWN_AIRFLOW_MARKERS = ("own_airflow", "second_lab", "celery")
+# The side stream: tests that start an Airflow of their own (second_lab is declared in
+# tests/integration), and the browser tests (see above).
+SIDE_MARKERS = ("own_airflow", "second_lab", "celery", "browser")
 SESSION_AIRFLOW_MARKER = "airflow"
 
 
 def stream_of(item: pytest.Item) -> str | None:
     """The stream a test belongs to; None for a test that needs no Airflow (either worker runs it)."""
-    if any(item.get_closest_marker(name) for name in OWN_AIRFLOW_MARKERS):
-        return "own_airflow"
+    if any(item.get_closest_marker(name) for name in SIDE_MARKERS):
+        return "side"
     if item.get_closest_marker(SESSION_AIRFLOW_MARKER):
-        return "session_airflow"
+        return "main"
     return None
 
 
@@ -41,7 +45,8 @@ def pytest_addoption(parser):
     parser.addoption(
         "--lab-streams",
         action="store_true",
-        help="with -n 2: the session Airflow's tests in one worker, those starting their own in the other",
+        help="with -n 2: the session Airflow's tests in one worker;"
+        " the browser tests and those starting an Airflow of their own in the other",
     )
 
 
