@@ -82,7 +82,7 @@ class GrowthConfig:
     cores_partitions: int = 16
     cores_levels: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
     cores_workloads: list[str] = field(default_factory=lambda: ["cpu_1s", "wait_1s"])
-    cores_repeats: int = 2
+    cores_repeats: int = 3
     cpu_rows: int = 0  # 0: measured at the start (calibrate_rows)
 
     def __post_init__(self):

@@ -18,9 +18,10 @@ strategy ran: concurrency, overhead and makespan are read off the timeline.
 - effective parallelism = time in tasks / makespan: how many task instances ran at once on
   average (apache/airflow#45991's measure; at most P);
 - CPU bound = the CPU seconds the trial used (its task processes and Airflow's components,
-  `lab.bench.cpu`) / the cores: no schedule on this machine could finish that much CPU work
-  sooner. It is a bound for this orchestration (its overhead's CPU included), measured, not a
-  model; NaN where no CPU was measured (an Airflow this process did not start);
+  `lab.bench.cpu`; pro-rated to the makespan, see cpu_bound_seconds) / the cores: no schedule
+  on this machine could finish that much CPU work sooner. It is a bound for this orchestration
+  (its overhead's CPU included), measured, not a model; NaN where no CPU was measured (an
+  Airflow this process did not start);
 - efficiency_vs_bound = max(wave bound, CPU bound) / makespan, and `bound` says which one is
   the larger: "wave" (slots and waiting cap the trial) or "cpu" (the cores do).
 - speedup over a baseline strategy = the baseline's median makespan / the strategy's.
@@ -50,13 +51,24 @@ def ideal_speedup(partitions: int, parallelism: int) -> float:
     return partitions / math.ceil(partitions / parallelism)
 
 
-def cpu_bound_seconds(cpu_s: float | None, cores: int | None) -> float:
-    """The CPU bound: CPU seconds used during the trial spread evenly over every core (NaN: not measured)."""
+def cpu_bound_seconds(
+    cpu_s: float | None, cores: int | None, window_s: float | None = None, makespan_s: float | None = None
+) -> float:
+    """The CPU bound: CPU seconds used during the trial spread evenly over every core (NaN: not measured).
+
+    The CPU is read from the trigger until the runs are seen finished (`window_s`), which ends a
+    scheduler pass and a poll after the last task (the end of the makespan). When the window is
+    longer, the CPU is pro-rated to the makespan (x makespan / window): the tail is the least
+    busy part of a trial, so this errs low, as a lower bound should.
+    """
     if cpu_s is None or cores is None or pd.isna(cpu_s):
         return float("nan")
     if cores < 1 or cpu_s < 0:
         raise ValueError(f"cores must be at least 1 and CPU seconds not negative, got {cores} and {cpu_s}")
-    return cpu_s / cores
+    share = 1.0
+    if window_s and makespan_s and window_s > makespan_s > 0:
+        share = makespan_s / window_s
+    return cpu_s * share / cores
 
 
 def binding_bound(wave_s: float, cpu_bound_s: float) -> tuple[float, str]:
@@ -83,9 +95,11 @@ def trial_metrics(
     t_partition: float,
     cpu_s: float | None = None,
     cores: int | None = None,
+    cpu_window_s: float | None = None,
 ) -> dict:
     """The metrics of one trial from its task instances (only instances that ran are counted);
-    `cpu_s` is what its tasks and Airflow used on `cores` cores (lab.bench.cpu), when measured."""
+    `cpu_s` is what its tasks and Airflow used on `cores` cores (lab.bench.cpu), when measured,
+    over `cpu_window_s` seconds from the trigger."""
     ran = tis.dropna(subset=["start_date", "end_date"])
     if ran.empty:
         raise ValueError("no task instance of this trial has both a start and an end: nothing ran")
@@ -95,7 +109,7 @@ def trial_metrics(
     makespan = (ran["end_date"].max() - triggered_at).total_seconds()
     ideal = ideal_seconds(partitions, parallelism, t_partition)
     queued = ran.dropna(subset=["queued_when"]) if "queued_when" in ran else ran.iloc[0:0]
-    cpu_bound = cpu_bound_seconds(cpu_s, cores)
+    cpu_bound = cpu_bound_seconds(cpu_s, cores, cpu_window_s, makespan)
     bound, bound_name = binding_bound(ideal, cpu_bound)
     return {
         "makespan_s": round(makespan, 3),

@@ -216,6 +216,7 @@ class Runner:
             strategy, strategy.launch.runs_for(len(dates)), self.timeout_s(strategy, len(dates), parallelism)
         )
         used = probe.used(before, probe.snapshot()) if probe else {}
+        cpu_window_s = (_now() - t0).total_seconds()
         if strategy.launch is Launch.BACKFILL:
             self.finish_backfills(strategy.dag_id)
 
@@ -238,6 +239,7 @@ class Runner:
             "verified": not problems,
             "problems": "; ".join(problems),
             "cores": cpu.cores(),
+            "cpu_window_s": round(cpu_window_s, 3) if used else float("nan"),
             **{f"cpu_{part.replace('-', '_')}_s": used.get(part, float("nan")) for part in cpu.PARTS},
         }
         if tis.dropna(subset=["start_date", "end_date"]).empty:
@@ -245,7 +247,9 @@ class Runner:
         else:
             cpu_s = cpu.airflow_cpu_s(used) if used else None
             row.update(
-                metrics.trial_metrics(tis, t0, len(dates), parallelism, self.t_partition, cpu_s, cpu.cores())
+                metrics.trial_metrics(
+                    tis, t0, len(dates), parallelism, self.t_partition, cpu_s, cpu.cores(), cpu_window_s
+                )
             )
         tis.insert(0, "trial", f"{phase}/{strategy.name}/r{repeat}/p{parallelism}")
         for key in ("phase", "strategy", "repeat", "parallelism"):

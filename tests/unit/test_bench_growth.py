@@ -20,7 +20,7 @@ def test_the_default_plan_grows_n_per_strategy_then_compares_cores():
     ]
     assert first == [16, 64, 256, 1024]  # growing, so that each size can be cut from the one before
     cores = [t for t in plan if t["study"] == "cores"]
-    assert len(cores) == 2 * 4 * 2  # workloads x P levels x repeats
+    assert len(cores) == 2 * 4 * 3  # workloads x P levels x repeats
     assert {(t["strategy"], t["partitions"]) for t in cores} == {("dynamic_mapping", 16)}
     assert plan[: len(growth)] == growth
 
@@ -182,6 +182,7 @@ def test_an_unsaturated_machine_names_the_largest_part_of_the_cycle():
     row = pd.Series(
         {
             "machine_busy_share": 0.5,
+            "lab_busy_share": 0.4,
             "scheduler_core_share": 0.3,
             "mean_slot_gap_s": 0.9,
             "median_queued_s": 0.1,
@@ -191,6 +192,8 @@ def test_an_unsaturated_machine_names_the_largest_part_of_the_cycle():
         }
     )
     assert growth_report.verdict(row)[0] == "the scheduler queueing a freed slot (slot gap)"
+    # one instance per slot has no slot gap (NaN): the other phases decide
+    assert growth_report.verdict(row.copy().replace({0.9: float("nan")}))[0].startswith("the task process")
     assert growth_report.verdict(row.copy().replace({0.3: 0.85}))[0].startswith("the scheduler's loop")
 
 

@@ -95,6 +95,9 @@ def test_cpu_bound_is_the_measured_cpu_spread_over_the_cores():
         cpu_bound_seconds(10.0, 0)
     with pytest.raises(ValueError):
         cpu_bound_seconds(-1.0, 2)
+    # read a little past the makespan (runs seen finished later): pro-rated, never scaled up
+    assert cpu_bound_seconds(30.0, 2, window_s=12.0, makespan_s=10.0) == pytest.approx(12.5)
+    assert cpu_bound_seconds(30.0, 2, window_s=9.0, makespan_s=10.0) == 15.0
     assert binding_bound(4.0, 15.0) == (15.0, "cpu")
     assert binding_bound(4.0, 3.0) == (4.0, "wave")
     assert binding_bound(4.0, float("nan")) == (4.0, "wave")
