@@ -14,7 +14,9 @@ never timed), timed from Airflow's records, its CPU seconds read per part of Air
 
 A size is skipped, and the skip written down with its reason, when the same strategy's last
 size, scaled linearly to it (a lower estimate: nothing here grows slower than N), would take
-longer than --max-trial-s: the cut follows the measured previous point, not a guess.
+longer than --max-trial-s: the cut follows the measured previous point, not a guess. A
+trial that Airflow refuses or that does not finish (an error) is recorded with the error, its
+larger sizes are skipped, and the study goes on.
 Everything lands in data/benchmarks/growth-<UTC time>/: trials.csv (one row per trial, after
 each trial), timelines.csv, results.json, tables.md and growth.png / cores.png.
 """
@@ -180,8 +182,8 @@ def cut_reason(done: list[dict], trial: dict, max_trial_s: float) -> str | None:
         == (trial["study"], trial["workload"], trial["strategy"])
     ]
     smaller = [d for d in same if d["partitions"] < trial["partitions"]]
-    if any(d.get("skipped") for d in smaller):
-        return "a smaller size was already cut"
+    if any(d.get("skipped") or d.get("error") for d in smaller):
+        return "a smaller size was already cut or failed"
     timed = [d for d in smaller if d.get("verified") and d.get("makespan_s") == d.get("makespan_s")]
     if not timed:
         return None
@@ -215,7 +217,8 @@ def _phase_medians(tis: pd.DataFrame, t0: pd.Timestamp, parallelism: int) -> tup
 def run(config: GrowthConfig, out: Path, progress=print) -> pd.DataFrame:
     """Run every trial of `config.plan()` on the local Airflow, saving as it goes; returns the trials."""
     from lab import airflow_local
-    from lab.bench.runner import Runner
+    from lab.bench.runner import BenchError, Runner
+    from lab.client import AirflowError
     from lab.config import settings
 
     cfg = settings()
@@ -272,8 +275,14 @@ def run(config: GrowthConfig, out: Path, progress=print) -> pd.DataFrame:
             runner.t_partition = work["t_partition_s"]
             runner.poll = min(5.0, max(0.5, n / 256))  # listing 1024 runs twice a second would load the API
             started = time.monotonic()
-            row, tis = runner.trial(item["strategy"], p, item["repeat"], item["study"])
-            row = {**item, **row, "skipped": "", "wall_s": round(time.monotonic() - started, 1)}
+            try:
+                row, tis = runner.trial(item["strategy"], p, item["repeat"], item["study"])
+            except (AirflowError, BenchError) as exc:  # refused or stuck: a result, and the rest goes on
+                rows.append({**item, "skipped": "", "verified": False, "error": str(exc)[:600]})
+                pd.DataFrame(rows).to_csv(out / "trials.csv", index=False)
+                progress(f"{what}  FAILED: {exc}")
+                continue
+            row = {**item, **row, "skipped": "", "error": "", "wall_s": round(time.monotonic() - started, 1)}
             if not tis.dropna(subset=["start_date", "end_date"]).empty:
                 phases, tis = _phase_medians(tis, pd.Timestamp(row["triggered_at"]), p)
                 row.update(phases)

@@ -187,10 +187,14 @@ def cores_table(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def skipped(trials: pd.DataFrame) -> pd.DataFrame:
-    if "skipped" not in trials:
-        return pd.DataFrame()
-    cut = trials[trials["skipped"].fillna("").astype(str) != ""]
-    return cut[["study", "workload", "strategy", "partitions", "parallelism", "skipped"]]
+    """The points not measured: cut before running (`skipped`) or failed (`error`), with why."""
+    why = pd.Series("", index=trials.index)
+    for column in ("skipped", "error"):
+        if column in trials:
+            text = trials[column].fillna("").astype(str)
+            why = why.where(text == "", (column.replace("skipped", "cut") + ": ") + text)
+    cut = trials[why != ""].assign(why=why[why != ""])
+    return cut[["study", "workload", "strategy", "partitions", "parallelism", "why"]]
 
 
 # ---------------------------------------------------------------- charts
@@ -293,7 +297,7 @@ def write(out: Path) -> str:
         ("Where the time and the CPU went (medians)", where_table(trials)),
         ("What caps each strategy at its smallest and largest N", bottlenecks(trials)),
         ("Cores against waiting (dynamic_mapping)", cores_table(trials)),
-        ("Sizes cut (not run)", skipped(trials)),
+        ("Points not measured: cut, or refused by Airflow", skipped(trials)),
     ]
     for title, table in sections:
         if len(table):

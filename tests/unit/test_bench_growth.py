@@ -90,7 +90,9 @@ def test_a_size_is_cut_when_the_last_one_scaled_linearly_would_exceed_the_limit(
     reason = cut_reason(done + [_trial(256, 250.0)], _trial(1024, None), max_trial_s=300)
     assert "N=256 took 250 s" in reason and "at least 1000 s" in reason
     cut = [*done, {**_trial(256, float("nan")), "skipped": reason, "verified": False}]
-    assert cut_reason(cut, _trial(1024, None), 300) == "a smaller size was already cut"
+    assert cut_reason(cut, _trial(1024, None), 300) == "a smaller size was already cut or failed"
+    failed = [*done, {**_trial(256, float("nan")), "error": "503 Database is locked", "verified": False}]
+    assert cut_reason(failed, _trial(1024, None), 300) == "a smaller size was already cut or failed"
     # other strategies and workloads are not affected; an unverified trial is no evidence
     assert cut_reason(done, _trial(1024, None, strategy="dynamic_mapping"), 300) is None
     assert cut_reason([_trial(16, 99.0, verified=False)], _trial(1024, None), 300) is None
@@ -176,6 +178,7 @@ def test_the_report_tables_cover_every_point_and_name_a_saturated_machines_cores
     assert list(cores["P"]) == [1, 2]
     assert list(cores["speedup vs lowest P"]) == [1.0, round(20 / 12, 2)]
     assert list(growth_report.skipped(trials)["partitions"]) == [1024]
+    assert growth_report.skipped(trials)["why"].tolist() == ["cut: N=256 took 400 s"]
 
 
 def test_an_unsaturated_machine_names_the_largest_part_of_the_cycle():
@@ -200,7 +203,7 @@ def test_an_unsaturated_machine_names_the_largest_part_of_the_cycle():
 def test_the_report_writes_its_tables_and_charts(tmp_path):
     _made_up_trials().to_csv(tmp_path / "trials.csv", index=False)
     text = growth_report.write(tmp_path)
-    assert "How the cost grows" in text and "Cores against waiting" in text and "Sizes cut" in text
+    assert "How the cost grows" in text and "Cores against waiting" in text and "Points not measured" in text
     assert (tmp_path / "tables.md").read_text().strip() == text.strip()
     assert (tmp_path / "growth.png").stat().st_size > 0
     assert (tmp_path / "cores.png").stat().st_size > 0
