@@ -82,6 +82,19 @@ def growth_table(trials: pd.DataFrame, study: str = "growth") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def pivot(trials: pd.DataFrame, column: str, fmt: str = "{:.1f}", study: str = "growth") -> pd.DataFrame:
+    """One row per workload and strategy, one column per N: `column`'s median (min..max); '–' not measured."""
+    good = _derived(trials[trials["study"] == study])
+    if good.empty:
+        return pd.DataFrame()
+    cells = good.groupby(["workload", "strategy", "partitions"], sort=False)[column].apply(
+        lambda values: _span(values, fmt)
+    )
+    table = cells.unstack("partitions").fillna("–")
+    table.columns = [f"N={n}" for n in table.columns]
+    return table.reset_index()
+
+
 def where_table(trials: pd.DataFrame, study: str = "growth") -> pd.DataFrame:
     """Medians per point: the head (launch request, first instance queued, map expansion), the
     phases of an instance's cycle through a slot, the busy shares and CPU per task instance."""
@@ -290,6 +303,12 @@ def write(out: Path) -> str:
         ]
         parts.append("")
     sections = [
+        ("Makespan, s, against N", pivot(trials, "makespan_s")),
+        (
+            "Effective parallelism (time in tasks / makespan) against N",
+            pivot(trials, "effective_parallelism"),
+        ),
+        ("Scheduler CPU, s, against N", pivot(trials, "cpu_scheduler_s")),
         (
             f"How the cost grows (P = {meta.get('config', {}).get('parallelism', '?')})",
             growth_table(trials),

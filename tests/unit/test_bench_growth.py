@@ -171,6 +171,10 @@ def test_the_report_tables_cover_every_point_and_name_a_saturated_machines_cores
     assert list(table["N"]) == [16, 64]
     assert list(table["trials"]) == [1, 2]
     assert table.loc[1, "makespan s"] == "12.5 (12.0..13.0)"
+    makespans = growth_report.pivot(trials, "makespan_s")
+    assert makespans.to_dict("records") == [
+        {"workload": "noop", "strategy": "dynamic_mapping", "N=16": "4.0", "N=64": "12.5 (12.0..13.0)"}
+    ]
     verdicts = growth_report.bottlenecks(trials)
     assert list(verdicts["N"]) == [16, 64]
     assert verdicts["bottleneck"].str.startswith("the cores: the machine was 95% busy").all()
