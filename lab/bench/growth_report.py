@@ -204,7 +204,7 @@ def skipped(trials: pd.DataFrame) -> pd.DataFrame:
     why = pd.Series("", index=trials.index)
     for column in ("skipped", "error"):
         if column in trials:
-            text = trials[column].fillna("").astype(str)
+            text = trials[column].astype(object).fillna("").astype(str)  # all empty: read back as NaN floats
             why = why.where(text == "", (column.replace("skipped", "cut") + ": ") + text)
     cut = trials[why != ""].assign(why=why[why != ""])
     return cut[["study", "workload", "strategy", "partitions", "parallelism", "why"]]

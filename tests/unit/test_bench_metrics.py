@@ -216,3 +216,15 @@ def test_relative_speed_reads_right_on_both_sides_of_one():
     assert relative_speed(2.5, "catchup_backfill") == "2.50x as fast as catchup_backfill"
     assert relative_speed(1.0, "x", bold=True) == "**1.00x** as fast as x"
     assert relative_speed(0.84, "catchup_backfill") == "slower than catchup_backfill (0.84x its speed)"
+
+
+def test_the_headline_names_the_larger_bound_only_when_the_cpu_was_measured():
+    from lab.bench.results import bound_text
+
+    text = bound_text({"cpu_bound_s": 6.0, "wave_bound_s": 4.0, "efficiency_vs_bound": 0.5})
+    assert "50% of max(wave bound, CPU bound), here the CPU bound" in text and "= 6.0 s" in text
+    assert "here the wave bound" in bound_text(
+        {"cpu_bound_s": 3.0, "wave_bound_s": 4.0, "efficiency_vs_bound": 0.5}
+    )
+    assert bound_text({"cpu_bound_s": float("nan"), "wave_bound_s": 4.0, "efficiency_vs_bound": 0.3}) == ""
+    assert bound_text({}) == ""  # a results.json saved before the CPU bound
