@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # TEST_STREAMS= runs everything in one process, one test after the other.
 TEST_STREAMS ?= -n 2 --lab-streams
 
-.PHONY: help setup lab up down status logs check lint fmt test test-unit test-faults test-celery notebooks reset chromium test-browser screenshots bench bench-reference bench-profiles
+.PHONY: help setup lab up down status logs check lint fmt test test-unit test-faults test-celery notebooks reset chromium test-browser screenshots bench bench-reference bench-profiles bench-growth
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -92,6 +92,10 @@ bench-reference: setup  ## the README's reference benchmark (16 partitions, P=8,
 
 bench-profiles: setup  ## the lab's tuned Airflow against Airflow's defaults, interleaved, 5 rounds (no-op tasks; idle CPU and memory), into data/benchmarks/tuning-<UTC time>/
 	$(BIN)/python -m lab.bench.tuning --variants default,lab --rounds 5 --partitions 32 --parallelism 8 --p1 16 --idle 30 --settle 20
+
+GROWTH ?=
+bench-growth: setup  ## how the cost grows with N (16..1024, P=8: mapping, chunks, backfill; no-op and 0.5 s) and cores vs waiting, about 30 min, into data/benchmarks/growth-<UTC time>/ (GROWTH="--sizes 16,64")
+	$(BIN)/python -m lab.bench.growth $(GROWTH)
 
 reset: down  ## stop Airflow, delete the lake and the Airflow home (keeps .venv)
 	rm -rf .airflow data/lake data/benchmarks

@@ -6,9 +6,12 @@
     lab.bench.probes      the machine, the software versions, the local Airflow's capacity, t_partition
     lab.bench.runner      the trial loop on the local Airflow (through lab.client)
     lab.bench.verify      what a trial must have written before its timing counts; task-instance labels
-    lab.bench.metrics     makespan, overhead, speedup, efficiency from recorded task-instance timelines
+    lab.bench.metrics     makespan, overhead, speedup, efficiency, wave and CPU bounds from recorded timelines
+    lab.bench.cpu         CPU seconds a trial cost per part of the local Airflow (the CPU bound's numerator)
     lab.bench.results     the results of a run: summaries, headline, files (save, load)
     lab.bench.cli         `lab bench` / `make bench`: execute notebooks/04_compare_strategies.ipynb with papermill
+    lab.bench.growth      `make bench-growth`: how the cost grows with N, and cores against waiting
+    lab.bench.growth_report  its tables, charts and bottleneck verdicts
 
 This package's __init__ stays import-free: DAG files and the virtualenv task import
 `lab.bench.strategies` and `lab.bench.workload`, which must not pull pandas or the REST

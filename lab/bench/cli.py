@@ -141,6 +141,8 @@ def markdown_table(summary) -> str:
         ("task_instances", "task instances", "{:.0f}"),
         ("overhead_per_task_s", "overhead / task s", "{:.2f}"),
         ("efficiency", "efficiency", "{:.2f}"),
+        ("cpu_bound_s", "CPU bound s", "{:.1f}"),
+        ("efficiency_vs_bound", "efficiency vs max(wave, CPU bound)", "{:.2f}"),
         ("speedup_vs_sequential", "speedup vs loop", "{:.2f}x"),
         ("speedup_vs_backfill", "speedup vs backfill", "{:.2f}x"),
     ]
@@ -157,6 +159,7 @@ def markdown_table(summary) -> str:
 
 def readme_section(results: dict, summary, chart: str | None) -> str:
     from lab.bench.metrics import relative_speed  # pandas: not at import, `lab` starts in every make target
+    from lab.bench.results import bound_text
 
     p, m, v = results["parameters"], results["machine"], results["versions"]
     h = results.get("headline") or {}
@@ -180,7 +183,7 @@ def readme_section(results: dict, summary, chart: str | None) -> str:
             f"{relative_speed(h['speedup_vs_sequential'], 'sequential_loop', bold=True)} and "
             f"{relative_speed(h['speedup_vs_backfill'], 'catchup_backfill', bold=True)}, at an "
             f"efficiency of **{h['efficiency']:.2f}** of the wave bound ceil(N/P) x t_partition "
-            "(P slots, no overhead, a core each).",
+            "(P slots, no overhead, a core each)" + bound_text(h) + ".",
             "",
         ]
     if chart:

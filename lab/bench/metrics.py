@@ -15,6 +15,15 @@ strategy ran: concurrency, overhead and makespan are read off the timeline.
   orchestration overhead and a core for every slot. It is not a physical limit: on 2 cores
   eight task processes also compete for CPU, which this bound ignores;
 - efficiency = ideal / makespan (1.0 would reach the wave bound);
+- effective parallelism = time in tasks / makespan: how many task instances ran at once on
+  average (apache/airflow#45991's measure; at most P);
+- CPU bound = the CPU seconds the trial used (its task processes and Airflow's components,
+  `lab.bench.cpu`; pro-rated to the makespan, see cpu_bound_seconds) / the cores: no schedule
+  on this machine could finish that much CPU work sooner. It is a bound for this orchestration
+  (its overhead's CPU included), measured, not a model; NaN where no CPU was measured (an
+  Airflow this process did not start);
+- efficiency_vs_bound = max(wave bound, CPU bound) / makespan, and `bound` says which one is
+  the larger: "wave" (slots and waiting cap the trial) or "cpu" (the cores do).
 - speedup over a baseline strategy = the baseline's median makespan / the strategy's.
 """
 
@@ -42,6 +51,34 @@ def ideal_speedup(partitions: int, parallelism: int) -> float:
     return partitions / math.ceil(partitions / parallelism)
 
 
+def cpu_bound_seconds(
+    cpu_s: float | None, cores: int | None, window_s: float | None = None, makespan_s: float | None = None
+) -> float:
+    """The CPU bound: CPU seconds used during the trial spread evenly over every core (NaN: not measured).
+
+    The CPU is read from the trigger until the runs are seen finished (`window_s`), which ends a
+    scheduler pass and a poll after the last task (the end of the makespan). When the window is
+    longer, the CPU is pro-rated to the makespan (x makespan / window): the tail is the least
+    busy part of a trial, so this errs low, as a lower bound should.
+    """
+    if cpu_s is None or cores is None or pd.isna(cpu_s):
+        return float("nan")
+    if cores < 1 or cpu_s < 0:
+        raise ValueError(f"cores must be at least 1 and CPU seconds not negative, got {cores} and {cpu_s}")
+    share = 1.0
+    if window_s and makespan_s and window_s > makespan_s > 0:
+        share = makespan_s / window_s
+    return cpu_s * share / cores
+
+
+def binding_bound(wave_s: float, cpu_bound_s: float) -> tuple[float, str]:
+    """The larger of the two lower bounds and its name ("wave" or "cpu"); the wave bound when the
+    CPU bound was not measured."""
+    if pd.isna(cpu_bound_s) or cpu_bound_s <= wave_s:
+        return wave_s, "wave"
+    return cpu_bound_s, "cpu"
+
+
 def relative_speed(speedup: float, baseline: str, bold: bool = False) -> str:
     """'2.50x as fast as X', or for a speedup below 1 'slower than X: 0.84x its speed'."""
     value = f"**{speedup:.2f}x**" if bold else f"{speedup:.2f}x"
@@ -56,8 +93,13 @@ def trial_metrics(
     partitions: int,
     parallelism: int,
     t_partition: float,
+    cpu_s: float | None = None,
+    cores: int | None = None,
+    cpu_window_s: float | None = None,
 ) -> dict:
-    """The metrics of one trial from its task instances (only instances that ran are counted)."""
+    """The metrics of one trial from its task instances (only instances that ran are counted);
+    `cpu_s` is what its tasks and Airflow used on `cores` cores (lab.bench.cpu), when measured,
+    over `cpu_window_s` seconds from the trigger."""
     ran = tis.dropna(subset=["start_date", "end_date"])
     if ran.empty:
         raise ValueError("no task instance of this trial has both a start and an end: nothing ran")
@@ -67,6 +109,8 @@ def trial_metrics(
     makespan = (ran["end_date"].max() - triggered_at).total_seconds()
     ideal = ideal_seconds(partitions, parallelism, t_partition)
     queued = ran.dropna(subset=["queued_when"]) if "queued_when" in ran else ran.iloc[0:0]
+    cpu_bound = cpu_bound_seconds(cpu_s, cores, cpu_window_s, makespan)
+    bound, bound_name = binding_bound(ideal, cpu_bound)
     return {
         "makespan_s": round(makespan, 3),
         "task_time_s": round(task_time, 3),
@@ -82,6 +126,12 @@ def trial_metrics(
         "peak_concurrency": int(max_concurrency(ran)),
         "ideal_s": round(ideal, 3),
         "efficiency": round(ideal / makespan, 4) if makespan > 0 else float("nan"),
+        "effective_parallelism": round(task_time / makespan, 3) if makespan > 0 else float("nan"),
+        "cpu_s": round(cpu_s, 3) if cpu_s is not None else float("nan"),
+        "cpu_bound_s": round(cpu_bound, 3),
+        "bound_s": round(bound, 3),
+        "bound": bound_name,
+        "efficiency_vs_bound": round(bound / makespan, 4) if makespan > 0 else float("nan"),
     }
 
 
@@ -121,6 +171,12 @@ def summarize(trials: pd.DataFrame, baselines: dict[str, str] = SPEEDUP_COLUMNS)
             "ideal_s": good["ideal_s"].median(),
             "efficiency": good["efficiency"].median(),
         }
+        # Columns of later versions: a results.csv saved before them still summarizes.
+        for column in ("effective_parallelism", "cpu_s", "cpu_bound_s", "bound_s", "efficiency_vs_bound"):
+            if column in good:
+                row[column] = good[column].median()
+        if "cpu_bound_s" in row:
+            row["bound"] = binding_bound(row["ideal_s"], row["cpu_bound_s"])[1]
         rows.append(row)
     summary = pd.DataFrame(rows)
     if summary.empty:

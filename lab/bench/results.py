@@ -92,6 +92,9 @@ class Results:
             "speedup_vs_sequential": row.get("speedup_vs_sequential"),
             "speedup_vs_backfill": row.get("speedup_vs_backfill"),
             "efficiency": row.get("efficiency"),
+            "cpu_bound_s": row.get("cpu_bound_s"),
+            "wave_bound_s": row.get("ideal_s"),
+            "efficiency_vs_bound": row.get("efficiency_vs_bound"),
         }
 
     def headline_text(self) -> str:
@@ -104,7 +107,7 @@ class Results:
             f"events_per_partition={h['events_per_partition']}: "
             f"{HEADLINE} ran {metrics.relative_speed(h['speedup_vs_sequential'], BASELINE)} and "
             f"{metrics.relative_speed(h['speedup_vs_backfill'], BACKFILL_BASELINE)}, "
-            f"at {h['efficiency']:.0%} of the wave bound ceil(N/P) x t_partition."
+            f"at {h['efficiency']:.0%} of the wave bound ceil(N/P) x t_partition" + bound_text(h) + "."
         )
 
     def to_json(self) -> dict:
@@ -140,6 +143,19 @@ class Results:
             fig.savefig(path, dpi=120, bbox_inches="tight")
             written.append(path)
         return written
+
+
+def bound_text(h: dict) -> str:
+    """', and at N% of max(wave bound, CPU bound) (the CPU bound: ...)' when the CPU was measured."""
+    cpu_bound = h.get("cpu_bound_s")
+    if cpu_bound is None or pd.isna(cpu_bound) or pd.isna(h.get("efficiency_vs_bound")):
+        return ""
+    larger = "the CPU bound" if cpu_bound > h["wave_bound_s"] else "the wave bound"
+    return (
+        f" and {h['efficiency_vs_bound']:.0%} of max(wave bound, CPU bound), here {larger} "
+        f"(CPU bound: the CPU seconds its tasks and Airflow used / the cores = {cpu_bound:.1f} s; "
+        f"wave bound {h['wave_bound_s']:.1f} s)"
+    )
 
 
 def load(out_dir: str | Path) -> tuple[dict, pd.DataFrame]:

@@ -9,8 +9,10 @@ earlier runs, note the time, start the strategy through the REST API (a manual r
 backfill with max_active_runs = P, as its `Strategy.launch` says), wait until every run has
 finished, then read the task instances (queued / start / end) and each task's own report of
 the seconds it spent inside `write_partition` (its XCom), and verify the outcome
-(`lab.bench.verify`). A trial that fails any check is kept in the results but left out of
-every timing. The runner reads each strategy's fields, never its name.
+(`lab.bench.verify`). From the request that starts it until its runs have finished, a trial's
+CPU seconds are read per part of the local Airflow (`lab.bench.cpu`; an Airflow this lab did
+not start is not measured): they give the CPU bound next to the wave bound. A trial that
+fails any check is kept in the results but left out of every timing. The runner reads each strategy's fields, never its name.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from lab import lake
-from lab.bench import metrics, overhead, probes, verify
+from lab.bench import cpu, metrics, overhead, probes, verify
 from lab.bench.config import BenchConfig
 from lab.bench.results import Results
 from lab.bench.strategies import HEADLINE, STRATEGIES, Launch, Strategy
 from lab.bench.workload import POOL, WINDOW_START
 from lab.client import TERMINAL_RUN_STATES, Airflow, AirflowError
+from lab.config import settings
 
 
 class BenchError(RuntimeError):
@@ -55,6 +58,11 @@ class Runner:
         self._shown = 0.0
         self._prepared: set[str] = set()
         self.t_partition: float | None = None
+
+    def cpu_probe(self) -> cpu.CpuProbe | None:
+        """The CPU probe of the managed local Airflow (found before each trial: it may restart)."""
+        cfg = settings()
+        return cpu.CpuProbe.for_home(cfg.airflow_home) if cfg.is_managed else None
 
     # ---------------------------------------------------------------- Airflow, through lab.client
 
@@ -200,10 +208,15 @@ class Runner:
         lake.delete_table(strategy.table)
         run_id = f"bench__{phase}__r{repeat}__p{parallelism}__{_now().strftime('%Y%m%dT%H%M%S%f')}"
 
+        probe = self.cpu_probe()
+        before = probe.snapshot() if probe else None
         t0 = self.launch(strategy, cfg.conf(strategy, dates), dates, parallelism, run_id)
+        launch_s = (_now() - t0).total_seconds()
         runs = self.wait(
             strategy, strategy.launch.runs_for(len(dates)), self.timeout_s(strategy, len(dates), parallelism)
         )
+        used = probe.used(before, probe.snapshot()) if probe else {}
+        cpu_window_s = (_now() - t0).total_seconds()
         if strategy.launch is Launch.BACKFILL:
             self.finish_backfills(strategy.dag_id)
 
@@ -222,13 +235,22 @@ class Runner:
             "dag_id": strategy.dag_id,
             "runs": len(runs),
             "triggered_at": t0.isoformat(),
+            "launch_s": round(launch_s, 3),
             "verified": not problems,
             "problems": "; ".join(problems),
+            "cores": cpu.cores(),
+            "cpu_window_s": round(cpu_window_s, 3) if used else float("nan"),
+            **{f"cpu_{part.replace('-', '_')}_s": used.get(part, float("nan")) for part in cpu.PARTS},
         }
         if tis.dropna(subset=["start_date", "end_date"]).empty:
             row.update(makespan_s=float("nan"), verified=False)
         else:
-            row.update(metrics.trial_metrics(tis, t0, len(dates), parallelism, self.t_partition))
+            cpu_s = cpu.airflow_cpu_s(used) if used else None
+            row.update(
+                metrics.trial_metrics(
+                    tis, t0, len(dates), parallelism, self.t_partition, cpu_s, cpu.cores(), cpu_window_s
+                )
+            )
         tis.insert(0, "trial", f"{phase}/{strategy.name}/r{repeat}/p{parallelism}")
         for key in ("phase", "strategy", "repeat", "parallelism"):
             tis[key] = row[key]

@@ -37,7 +37,7 @@ def test_defaults_are_valid_and_cover_every_strategy():
         ({"sweep": [2, 2]}, "lists a level twice"),
         ({"start_date": "2024-02-30"}, "not a real calendar date"),
         ({"start_date": "2023-12-31"}, "must lie in the benchmark DAGs' window"),
-        ({"start_date": "2025-12-30", "partitions": 3}, "2025-12-30..2026-01-01"),
+        ({"start_date": "2026-10-29", "partitions": 3}, "2026-10-29..2026-10-31"),
         ({"warmup": "yes"}, "warmup must be True or False"),
     ],
 )

@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 
 from lab.bench.metrics import (
+    binding_bound,
+    cpu_bound_seconds,
     ideal_seconds,
     ideal_speedup,
     relative_speed,
@@ -85,6 +87,37 @@ def test_mapped_trial_counts_the_planning_task_as_overhead():
     assert m["queue_wait_mean_s"] == pytest.approx((0.5 + 0.8 + 0.8 + 0.9) / 4, abs=1e-3)
 
 
+def test_cpu_bound_is_the_measured_cpu_spread_over_the_cores():
+    assert cpu_bound_seconds(30.0, 2) == 15.0
+    assert math.isnan(cpu_bound_seconds(None, 2))  # not measured: an Airflow this lab did not start
+    assert math.isnan(cpu_bound_seconds(float("nan"), 2))
+    with pytest.raises(ValueError):
+        cpu_bound_seconds(10.0, 0)
+    with pytest.raises(ValueError):
+        cpu_bound_seconds(-1.0, 2)
+    # read a little past the makespan (runs seen finished later): pro-rated, never scaled up
+    assert cpu_bound_seconds(30.0, 2, window_s=12.0, makespan_s=10.0) == pytest.approx(12.5)
+    assert cpu_bound_seconds(30.0, 2, window_s=9.0, makespan_s=10.0) == 15.0
+    assert binding_bound(4.0, 15.0) == (15.0, "cpu")
+    assert binding_bound(4.0, 3.0) == (4.0, "wave")
+    assert binding_bound(4.0, float("nan")) == (4.0, "wave")
+
+
+def test_a_trial_reports_both_bounds_and_its_efficiency_against_the_larger():
+    # Two partitions side by side, 8 s in all; 12 CPU seconds on 2 cores: the CPU bound is 6 s.
+    tis = timeline((0, 1, 5, 2.0), (0, 1, 8, 2.0))
+    m = trial_metrics(tis, T0, partitions=2, parallelism=2, t_partition=2.0, cpu_s=12.0, cores=2)
+    assert m["ideal_s"] == 2.0  # the wave bound: one wave of 2 s
+    assert m["cpu_bound_s"] == 6.0
+    assert (m["bound_s"], m["bound"]) == (6.0, "cpu")
+    assert m["efficiency"] == 0.25  # against the wave bound, as before
+    assert m["efficiency_vs_bound"] == 0.75
+    assert m["effective_parallelism"] == pytest.approx((4 + 7) / 8, abs=1e-3)  # time in tasks / makespan
+    unmeasured = trial_metrics(tis, T0, partitions=2, parallelism=2, t_partition=2.0)
+    assert math.isnan(unmeasured["cpu_bound_s"]) and unmeasured["bound"] == "wave"
+    assert unmeasured["efficiency_vs_bound"] == unmeasured["efficiency"]
+
+
 def test_instances_that_never_ran_are_ignored_and_an_empty_trial_is_refused():
     tis = pd.concat(
         [timeline((0, 1, 3, 1.0)), pd.DataFrame([{"task_id": "t", "start_date": None, "end_date": None}])]
@@ -147,6 +180,16 @@ def test_summary_uses_medians_of_verified_trials_and_computes_speedups():
     assert list(s.index) == ["sequential_loop", "catchup_backfill", "dynamic_mapping"]  # running order kept
 
 
+def test_summary_carries_the_bounds_when_measured_and_still_reads_older_trials():
+    older = trials(("dynamic_mapping", 5, True, 4), ("dynamic_mapping", 7, True, 4))
+    assert "cpu_bound_s" not in summarize(older)  # a results.csv saved before the CPU bound
+    newer = older.assign(
+        cpu_s=[10.0, 14.0], cpu_bound_s=[5.0, 7.0], bound_s=[5.0, 7.0], efficiency_vs_bound=[1.0, 1.0]
+    )
+    s = summarize(newer).iloc[0]
+    assert (s["cpu_bound_s"], s["bound"], s["efficiency_vs_bound"]) == (6.0, "cpu", 1.0)
+
+
 def test_summary_without_a_baseline_leaves_its_speedup_empty():
     s = summarize(trials(("dynamic_mapping", 5, True, 4)))
     assert math.isnan(s.loc[0, "speedup_vs_sequential"])
@@ -173,3 +216,15 @@ def test_relative_speed_reads_right_on_both_sides_of_one():
     assert relative_speed(2.5, "catchup_backfill") == "2.50x as fast as catchup_backfill"
     assert relative_speed(1.0, "x", bold=True) == "**1.00x** as fast as x"
     assert relative_speed(0.84, "catchup_backfill") == "slower than catchup_backfill (0.84x its speed)"
+
+
+def test_the_headline_names_the_larger_bound_only_when_the_cpu_was_measured():
+    from lab.bench.results import bound_text
+
+    text = bound_text({"cpu_bound_s": 6.0, "wave_bound_s": 4.0, "efficiency_vs_bound": 0.5})
+    assert "50% of max(wave bound, CPU bound), here the CPU bound" in text and "= 6.0 s" in text
+    assert "here the wave bound" in bound_text(
+        {"cpu_bound_s": 3.0, "wave_bound_s": 4.0, "efficiency_vs_bound": 0.5}
+    )
+    assert bound_text({"cpu_bound_s": float("nan"), "wave_bound_s": 4.0, "efficiency_vs_bound": 0.3}) == ""
+    assert bound_text({}) == ""  # a results.json saved before the CPU bound
