@@ -1,4 +1,5 @@
-"""CPU seconds a trial cost, per part of the local Airflow, read with psutil before and after it.
+"""CPU seconds a trial cost, per part of the local Airflow, read with psutil before and after it
+(and `idle_usage`: CPU and memory of an idle Airflow, for `lab.bench.tuning` and `lab.bench.startup`).
 
     probe = CpuProbe.for_home(cfg.airflow_home)   # None when no managed Airflow runs there
     before = probe.snapshot()
@@ -24,12 +25,13 @@ is what a trial needs from the machine: the CPU bound (lab.bench.metrics) is the
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from lab import airflow_local
+from lab import airflow_local, footprint
 
 AIRFLOW_PARTS = ("scheduler", "executor", "tasks", "api-server", "dag-processor", "triggerer")
 PARTS = (*AIRFLOW_PARTS, "other", "runner", "machine")
@@ -106,3 +108,34 @@ class CpuProbe:
 def airflow_cpu_s(used: dict[str, float]) -> float:
     """What the tasks and Airflow's components used: the numerator of the CPU bound."""
     return round(sum(used.get(name, 0.0) for name in AIRFLOW_PARTS), 3)
+
+
+def idle_usage(home: Path, window_s: float) -> dict:
+    """CPU (% of one core, per component and in all) over `window_s` and PSS of an idle Airflow."""
+    inst = airflow_local.Instance.load(home)
+    component = {pid: name for name, pid in (inst.pids if inst else {}).items()}
+
+    def by_component() -> dict[str, dict[int, float]]:
+        groups: dict[str, dict[int, float]] = {}
+        for pid, used in footprint.cpu_seconds(airflow_local.lab_processes(home)).items():
+            try:
+                name = component.get(os.getsid(pid), "other")
+            except OSError:
+                continue
+            groups.setdefault(name, {})[pid] = used
+        return groups
+
+    before, started = by_component(), time.monotonic()
+    time.sleep(window_s)
+    after, elapsed = by_component(), time.monotonic() - started
+    usage = {
+        f"cpu_{name}_pct": round(100 * footprint.cpu_used_between(before.get(name, {}), used) / elapsed, 1)
+        for name, used in after.items()
+    }
+    usage["cpu_pct"] = round(sum(usage.values()), 1)
+    procs = airflow_local.lab_processes(home)
+    usage["pss_mib"] = round(airflow_local.memory_pss(procs) / 2**20, 1)
+    for name in after:  # each component with its children (the scheduler's executor workers, say)
+        mine = [p for p in procs if p.pid in after[name]]
+        usage[f"pss_{name}_mib"] = round(airflow_local.memory_pss(mine) / 2**20, 1)
+    return usage

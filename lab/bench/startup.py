@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab.bench.tuning import idle_usage, verdict
+from lab.bench.cpu import idle_usage
+from lab.bench.tuning import verdict
 from lab.config import settings
 
 

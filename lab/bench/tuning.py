@@ -32,6 +32,7 @@ import pandas as pd
 from lab import airflow_local, footprint, profiles
 from lab.bench import api_calls, metrics, overhead, probes
 from lab.bench.config import BenchConfig
+from lab.bench.cpu import idle_usage
 from lab.bench.references import dag_test_reference, inprocess_reference
 from lab.bench.responsiveness import api_latency, dag_file_latency
 from lab.bench.runner import Runner
@@ -124,37 +125,6 @@ def _trial(
             (worked["scheduled_when"].min() - planned["end_date"].max()).total_seconds(), 3
         )
     return row, tis.assign(**label, partitions=partitions)
-
-
-def idle_usage(home: Path, window_s: float) -> dict:
-    """CPU (% of one core, per component and in all) over `window_s` and PSS of an idle Airflow."""
-    inst = airflow_local.Instance.load(home)
-    component = {pid: name for name, pid in (inst.pids if inst else {}).items()}
-
-    def by_component() -> dict[str, dict[int, float]]:
-        groups: dict[str, dict[int, float]] = {}
-        for pid, used in footprint.cpu_seconds(airflow_local.lab_processes(home)).items():
-            try:
-                name = component.get(os.getsid(pid), "other")
-            except OSError:
-                continue
-            groups.setdefault(name, {})[pid] = used
-        return groups
-
-    before, started = by_component(), time.monotonic()
-    time.sleep(window_s)
-    after, elapsed = by_component(), time.monotonic() - started
-    usage = {
-        f"cpu_{name}_pct": round(100 * footprint.cpu_used_between(before.get(name, {}), used) / elapsed, 1)
-        for name, used in after.items()
-    }
-    usage["cpu_pct"] = round(sum(usage.values()), 1)
-    procs = airflow_local.lab_processes(home)
-    usage["pss_mib"] = round(airflow_local.memory_pss(procs) / 2**20, 1)
-    for name in after:  # each component with its children (the scheduler's executor workers, say)
-        mine = [p for p in procs if p.pid in after[name]]
-        usage[f"pss_{name}_mib"] = round(airflow_local.memory_pss(mine) / 2**20, 1)
-    return usage
 
 
 def run_variant(
