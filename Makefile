@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LAB := $(BIN)/lab
 PYTEST_ARGS ?=
 
-.PHONY: help setup lab up down status logs check lint fmt test test-unit test-faults test-celery notebooks reset chromium test-browser screenshots bench bench-reference bench-profiles
+.PHONY: help setup lab up down status logs check lint fmt test test-unit test-faults test-celery notebooks reset chromium test-browser screenshots bench bench-reference bench-profiles bench-calibrate bench-validate
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -89,6 +89,12 @@ bench-reference: setup  ## the README's reference benchmark (16 partitions, P=8,
 
 bench-profiles: setup  ## the lab's tuned Airflow against Airflow's defaults, interleaved, 5 rounds (no-op tasks; idle CPU and memory), into data/benchmarks/tuning-<UTC time>/
 	$(BIN)/python -m lab.bench.tuning --variants default,lab --rounds 5 --partitions 32 --parallelism 8 --p1 16 --idle 30 --settle 20
+
+bench-calibrate: setup  ## measure this machine's Airflow costs for the cost model (lab.bench.model), at most 3 minutes, into data/benchmarks/calibration-<UTC time>.json
+	$(LAB) bench calibrate
+
+bench-validate: setup  ## the cost model's predictions against measured trials (about 20 minutes), into data/benchmarks/validation-<UTC time>/
+	$(LAB) bench validate $(PARAMS)
 
 reset: down  ## stop Airflow, delete the lake and the Airflow home (keeps .venv)
 	rm -rf .airflow data/lake data/benchmarks

@@ -4,15 +4,18 @@ A short fixed set of trials on the local Airflow, each repeated REPEATS times in
 all with no work to speak of (1 event, latency 0: what is left is orchestration):
 
     dynamic_mapping   N=8, P=1    a run's start, the planning task, the expansion, each task's
-                                  wall and CPU cost, the scheduler pass between two tasks
+                                  wall cost, the scheduler pass between two tasks
     catchup_backfill  N=8, P=1    run creation, the backfill's start, a run's task, the gap
-                                  between one run's task and the next, CPU per run
+                                  between one run's task and the next
+    dynamic_mapping   N=1, P=1,   Airflow's CPU while a run waits on its task (few tasks, many
+                      latency 2   seconds): with the first, CPU = per task x instances + active
+                                  cores x seconds, fitted by least squares
     dynamic_mapping   N=16, P=8   not fitted: the model's own check at P > 1 (contention)
 
 plus one partition's write in-process at two row counts (the work's CPU part) and the idle
-Airflow's CPU over a few seconds. Every fitted value is the median over the repeats; the
-overheads land in data/benchmarks/calibration-<UTC time>.json, and LATEST names the newest.
-At most 3 minutes on a 2-core machine, an Airflow start included.
+Airflow's CPU over a few seconds (for comparison). Every fitted value is the median over the
+repeats; the overheads land in data/benchmarks/calibration-<UTC time>.json, and LATEST names
+the newest. At most 3 minutes on a 2-core machine, an Airflow start included.
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ import pandas as pd
 from lab.bench import model, overhead, probes
 from lab.bench.config import BenchConfig
 from lab.bench.runner import Runner, _now
-from lab.bench.strategies import STRATEGIES
 
 LATEST = "calibration-latest.json"  # {"calibration": "<file name>"}, next to the calibrations
 REPEATS = 3
-FITTED = (("dynamic_mapping", 8, 1), ("catchup_backfill", 8, 1))
-CHECK = ("dynamic_mapping", 16, 8)
+# (strategy, N, P, latency_s); events_per_partition is 1 throughout
+MAPPING = ("dynamic_mapping", 8, 1, 0.0)
+BACKFILL = ("catchup_backfill", 8, 1, 0.0)
+WAITING = ("dynamic_mapping", 1, 1, 2.0)
+CHECK = ("dynamic_mapping", 16, 8, 0.0)
 WRITE_ROWS = (1, 50_000)  # the write's cost at two row counts: fixed part and slope
 IDLE_WINDOW_S = 5.0
 
@@ -57,7 +62,7 @@ def _task_wall(tis: pd.DataFrame) -> float:
     return float(held.median())
 
 
-def fit_mapping(tis: pd.DataFrame, t0: pd.Timestamp, cpu_s: float, wall_s: float, idle_cores: float) -> dict:
+def fit_mapping(tis: pd.DataFrame, t0: pd.Timestamp) -> dict:
     """The mapping trial at P = 1 (decomposed by `lab.bench.overhead`) -> its Overheads fields."""
     mapped = _mapped(tis)
     planned = tis[tis["entered_at"].isna()]
@@ -69,20 +74,15 @@ def fit_mapping(tis: pd.DataFrame, t0: pd.Timestamp, cpu_s: float, wall_s: float
         "plan_s": (plan["end_date"] - plan["queued_when"]).total_seconds(),
         "expand_s": (mapped["queued_when"].min() - plan["end_date"]).total_seconds(),
         "task_wall_s": _task_wall(mapped),
-        "task_cpu_s": max(cpu_s - idle_cores * wall_s, 0.0) / len(tis),
         "slot_gap_s": float(mapped["slot_gap_s"].median()),
     }
 
 
-def fit_backfill(
-    tis: pd.DataFrame,
-    t0: pd.Timestamp,
-    answered_at: pd.Timestamp,
-    cpu_s: float,
-    wall_s: float,
-    idle_cores: float,
-) -> dict:
-    """The backfill trial at P = 1 (one task per run, decomposed) -> its Overheads fields."""
+def fit_backfill(tis: pd.DataFrame, t0: pd.Timestamp, answered_at: pd.Timestamp) -> dict:
+    """The backfill trial at P = 1 (one task per run, decomposed) -> its Overheads fields but CPU.
+
+    `answered_at`: when the backfill request (runs created while the DAG is paused) and the
+    unpause after it were done: from then on the scheduler may start the runs."""
     ran = _mapped(tis)
     if ran.empty:
         raise CalibrationError("the backfill trial has no task that reported its work")
@@ -91,8 +91,29 @@ def fit_backfill(
         "backfill_start_s": (ran["queued_when"].min() - answered_at).total_seconds(),
         "run_task_wall_s": _task_wall(ran),
         "run_gap_s": float(ran["slot_gap_s"].median()),
-        "run_cpu_s": max(cpu_s - idle_cores * wall_s, 0.0) / len(ran),
     }
+
+
+def fit_cpu(samples: list[tuple[int, float, float]]) -> dict:
+    """(instances, seconds, CPU seconds) of trials -> CPU per task instance and while active, in cores.
+
+    Airflow's CPU over a trial is a cost per task instance (fork, DAG re-parse, API calls, the
+    scheduler's work for it) plus a rate while a run is in progress (the scheduler's loop, the
+    supervisors' heartbeats); least squares over trials that mix the two differently.
+    """
+    import numpy as np
+
+    if len({round(n / wall, 3) for n, wall, _ in samples}) < 2:
+        raise CalibrationError("the CPU fit needs trials with different instances per second")
+    a = np.array([[n, wall] for n, wall, _ in samples], dtype=float)
+    b = np.array([cpu for _, _, cpu in samples], dtype=float)
+    (per_task, active), *_ = np.linalg.lstsq(a, b, rcond=None)
+    return {"task_cpu_s": max(float(per_task), 0.0), "active_cores": max(float(active), 0.0)}
+
+
+def run_cpu(samples: list[tuple[int, float, float]], active_cores: float) -> float:
+    """CPU per backfilled run (its bookkeeping and its task): the trial's CPU less the active rate."""
+    return statistics.median(max(cpu - active_cores * wall, 0.0) / n for n, wall, cpu in samples)
 
 
 def fit_write(small: list[float], large: list[float], rows: tuple[int, int] = WRITE_ROWS) -> dict:
@@ -183,9 +204,11 @@ class MeasuringRunner(Runner):
         self.wall_s = time.monotonic() - self._started
         return runs
 
-    def measured(self, strategy: str, partitions: int, parallelism: int, repeat: int):
-        """One verified no-op trial: (its row, its decomposed task instances)."""
-        self.config = replace(self.config, partitions=partitions, parallelism=parallelism)
+    def measured(self, strategy: str, partitions: int, parallelism: int, latency_s: float, repeat: int):
+        """One verified trial of 1 event per partition: (its row, its decomposed task instances)."""
+        self.config = replace(
+            self.config, partitions=partitions, parallelism=parallelism, latency_s=latency_s
+        )
         row, tis = self.trial(strategy, parallelism, repeat, "calibrate")
         if not row["verified"]:
             raise CalibrationError(f"a calibration trial of {strategy} failed its checks: {row['problems']}")
@@ -224,7 +247,7 @@ def calibrate(progress: bool = True) -> dict:
             print(text, file=sys.stderr, flush=True)
 
     started = time.monotonic()
-    workers = probes.ensure_capacity(probes.EXECUTOR_HEADROOM * CHECK[2])
+    workers = probes.ensure_capacity(probes.EXECUTOR_HEADROOM * CHECK[2])  # as `lab bench` sizes it
     home = settings().airflow_home
     env = scheduler_env()
     config = BenchConfig(partitions=8, events_per_partition=1, latency_s=0.0, parallelism=1)
@@ -232,38 +255,48 @@ def calibrate(progress: bool = True) -> dict:
     runner.t_partition = 0.0  # no work: the wave bound is 0, efficiency is not the point here
     runner.warm_up([], workers=workers)
     idle_cores = footprint.cpu_percent(lambda: airflow_local.lab_processes(home), IDLE_WINDOW_S) / 100
-    say(f"idle Airflow: {idle_cores:.2f} cores; one partition's write at {WRITE_ROWS} rows ...")
+    say(f"idle Airflow: {idle_cores:.2f} cores; one partition's write at {WRITE_ROWS} rows; then the trials")
     write = fit_write(probes.measure_partition(WRITE_ROWS[0], 0), probes.measure_partition(WRITE_ROWS[1], 0))
 
     fitted: dict[str, list[dict]] = {"mapping": [], "backfill": []}
+    cpu: dict[str, list[tuple[int, float, float]]] = {"tasks": [], "runs": []}
     trials, checks = [], []
+    order = [MAPPING, BACKFILL, WAITING, CHECK]
     for repeat in range(REPEATS):
-        order = [*FITTED, CHECK]
-        for strategy, n, p in order[repeat % len(order) :] + order[: repeat % len(order)]:
-            row, tis = runner.measured(strategy, n, p, repeat)
+        for point in order[repeat % len(order) :] + order[: repeat % len(order)]:
+            strategy, n, p, latency = point
+            row, tis = runner.measured(strategy, n, p, latency, repeat)
             t0 = pd.Timestamp(row["triggered_at"])
-            if (strategy, n, p) == CHECK:
+            sample = (len(tis), runner.wall_s, runner.cpu_s)
+            if point == CHECK:
                 checks.append(row["makespan_s"])
-            elif STRATEGIES[strategy].launch.value == "backfill":
-                fitted["backfill"].append(
-                    fit_backfill(tis, t0, runner.answered_at, runner.cpu_s, runner.wall_s, idle_cores)
-                )
+            elif point == BACKFILL:
+                fitted["backfill"].append(fit_backfill(tis, t0, runner.answered_at))
+                cpu["runs"].append(sample)
             else:
-                fitted["mapping"].append(fit_mapping(tis, t0, runner.cpu_s, runner.wall_s, idle_cores))
-            trials.append({**row, "airflow_cpu_s": round(runner.cpu_s, 3)})
-            say(
-                f"  {strategy:17} N={n:<3} P={p}  makespan {row['makespan_s']:6.2f} s  CPU {runner.cpu_s:5.2f} s"
+                if point == MAPPING:
+                    fitted["mapping"].append(fit_mapping(tis, t0))
+                cpu["tasks"].append(sample)
+            trials.append(
+                {**row, "airflow_cpu_s": round(runner.cpu_s, 3), "cpu_wall_s": round(runner.wall_s, 3)}
             )
+            say(
+                f"  {strategy:17} N={n:<3} P={p} latency {latency:g}  makespan {row['makespan_s']:6.2f} s  "
+                f"Airflow CPU {runner.cpu_s:5.2f} s"
+            )
+    cpu_fit = fit_cpu(cpu["tasks"])
     overheads = {
         **combine(fitted["mapping"]),
         **combine(fitted["backfill"]),
+        "task_cpu_s": round(cpu_fit["task_cpu_s"], 4),
+        "active_cores": round(cpu_fit["active_cores"], 4),
+        "run_cpu_s": round(run_cpu(cpu["runs"], cpu_fit["active_cores"]), 4),
         **{k: round(v, 7) for k, v in write.items()},
-        "idle_cores": round(idle_cores, 3),
         "max_tis_per_query": int(scheduler_option(env, "scheduler", "max_tis_per_query", "16")),
     }
     cores = os.cpu_count() or 1
-    strategy, n, p = CHECK
-    predicted = model.makespan(strategy, n, p, 0.0, 1, 1, cores, model.Overheads.from_dict(overheads))
+    strategy, n, p, latency = CHECK
+    predicted = model.makespan(strategy, n, p, latency, 1, 1, cores, model.Overheads.from_dict(overheads))
     return {
         "created_at": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
         "seconds": round(time.monotonic() - started, 1),
@@ -276,7 +309,8 @@ def calibrate(progress: bool = True) -> dict:
         "machine": probes.machine_info(),
         "versions": probes.software_versions(),
         "overheads": overheads,
-        "repeats": {k: v for k, v in fitted.items()},
+        "idle_cores": round(idle_cores, 3),
+        "repeats": {**fitted, "cpu": cpu},
         "write_rows": list(WRITE_ROWS),
         "check": {
             "strategy": strategy,

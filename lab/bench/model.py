@@ -26,7 +26,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 MAPPED = ("dynamic_mapping", "chunked_mapping")
 BACKFILLED = ("catchup_backfill", "partitioned_runs")
 MODELLED = ("sequential_loop", *BACKFILLED, *MAPPED)
-# Cores are never modelled below this: an Airflow whose idle CPU eats every core still progresses.
+# Cores are never modelled below this: an Airflow whose own CPU eats every core still progresses.
 MIN_FREE_CORES = 0.1
 
 
@@ -51,7 +51,7 @@ class Overheads:
     # A task's orchestration, uncontended: queued -> ended minus the work it reported. Mapping P=1, median.
     task_wall_s: float
     # CPU seconds Airflow spends per task instance (task process, supervisor, scheduler, api-server):
-    # CPU of every lab process over the trial, minus the idle rate x makespan, / instances. Mapping P=1.
+    # every lab process's CPU over a trial = task_cpu_s x instances + active_cores x seconds. Mapping P=1.
     task_cpu_s: float
     # A freed slot's next instance: ended -> the next instance queued (a scheduler pass). Mapping P=1, median.
     slot_gap_s: float
@@ -63,14 +63,15 @@ class Overheads:
     run_task_wall_s: float
     # One run's task ended -> the next run's task queued (run finished, next run started, task queued). Backfill P=1.
     run_gap_s: float
-    # CPU seconds per backfilled run (its bookkeeping and its task), as task_cpu_s. Backfill P=1.
+    # CPU seconds per backfilled run (its bookkeeping and its task): CPU - active_cores x seconds. Backfill P=1.
     run_cpu_s: float
     # One partition's DuckDB write in-process, latency 0: the fixed part (a CPU cost). Two row counts, median.
     write_s: float
     # ... and per row (events_per_partition): the slope between the two row counts.
     write_per_row_s: float
-    # Airflow's own CPU while idle, in cores (scheduler loop, dag-processor): taken off `cores`. 5 s window.
-    idle_cores: float
+    # Airflow's CPU while a run is in progress, apart from its tasks (scheduler loop, heartbeats), in
+    # cores: taken off `cores`. Least squares with task_cpu_s over the mapping trial and a waiting one.
+    active_cores: float
     # [scheduler] max_tis_per_query: at most this many instances queued per scheduler pass. The scheduler's config.
     max_tis_per_query: int = 16
     # One more scheduler pass when a wave needs more than max_tis_per_query queued. Assumed = slot_gap_s (not measured).
@@ -154,7 +155,7 @@ def makespan(
     _check(strategy, partitions, parallelism, latency_s, events_per_partition, chunk_size, cores)
     o = overheads
     write = o.write_s + o.write_per_row_s * events_per_partition  # one partition's CPU-bound write
-    free_cores = max(cores - o.idle_cores, MIN_FREE_CORES)
+    free_cores = max(cores - o.active_cores, MIN_FREE_CORES)
     backfilled = strategy in BACKFILLED
     task_wall = o.run_task_wall_s if backfilled else o.task_wall_s
     task_cpu = o.run_cpu_s if backfilled else o.task_cpu_s

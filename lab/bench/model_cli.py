@@ -22,6 +22,7 @@ REQUIRED = ("partitions", "parallelism", "latency_s")
 OPTIONAL = ("events_per_partition", "chunk_size", "cores")
 ALIASES = {"rows": "events_per_partition"}
 MAX_CORES = 1024
+BOOKKEEPING_S = 5  # per validation trial: pool, deleting earlier runs, collecting the XComs, checks
 
 
 def _fail(message: str) -> int:
@@ -148,7 +149,14 @@ def cmd_validate(args) -> int:
         return _fail(str(exc))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.out) if args.out else calibration.bench_dir() / f"validation-{stamp}"
-    print(f"{len(points)} trials -> {out}", file=sys.stderr, flush=True)
+    cores, events, chunk = saved.get("cores", 1), validation.EVENTS, validation.CHUNK_SIZE
+    expected = sum(validation.predict(pt, overheads, cores, events, chunk).makespan_s for pt in points)
+    print(
+        f"{len(points)} trials -> {out}; the model expects {expected / 60:.0f} min of trials plus "
+        f"about {BOOKKEEPING_S} s of set-up and checks each",
+        file=sys.stderr,
+        flush=True,
+    )
 
     def work() -> int:
         validation.validate(points, saved, overheads, out)

@@ -23,7 +23,7 @@ COSTS = Overheads(
     run_cpu_s=0.3,
     write_s=0.02,
     write_per_row_s=1e-5,
-    idle_cores=0.0,
+    active_cores=0.0,
     max_tis_per_query=16,
 )
 
@@ -94,8 +94,8 @@ def test_fewer_cores_than_slots_stretch_each_wave_to_its_cpu_seconds():
     prediction = predict("dynamic_mapping", 16, 8, cores=2)
     assert prediction.terms["cpu_contention_s"] == pytest.approx(2 * (8 * 0.23 / 2 - 0.43))
     assert predict("dynamic_mapping", 16, 8, cores=64).terms["cpu_contention_s"] == 0
-    # Airflow's idle CPU is taken off the cores.
-    busy = Overheads(**{**COSTS.as_dict(), "idle_cores": 1.0})
+    # Airflow's own CPU while a run is active is taken off the cores.
+    busy = Overheads(**{**COSTS.as_dict(), "active_cores": 1.0})
     assert predict("dynamic_mapping", 16, 8, cores=2, costs=busy).terms["cpu_contention_s"] == pytest.approx(
         2 * (8 * 0.23 / 1 - 0.43)
     )
@@ -185,13 +185,12 @@ def test_a_mapping_trial_at_p1_gives_the_mapping_costs():
             _ti("process", 2, 3.7, 3.8, 4.4, work=0.1, entered=4.0),  # gap 0.3; held 0.7 s
         ]
     )
-    fitted = calibration.fit_mapping(tis, T0, cpu_s=1.4, wall_s=4.0, idle_cores=0.1)
+    fitted = calibration.fit_mapping(tis, T0)
     assert fitted["trigger_s"] == pytest.approx(1.0)
     assert fitted["plan_s"] == pytest.approx(0.5)
     assert fitted["expand_s"] == pytest.approx(0.5)
     assert fitted["task_wall_s"] == pytest.approx(0.5)
     assert fitted["slot_gap_s"] == pytest.approx(0.25)
-    assert fitted["task_cpu_s"] == pytest.approx((1.4 - 0.4) / 4)
 
 
 def test_a_backfill_trial_at_p1_gives_the_run_costs():
@@ -202,12 +201,21 @@ def test_a_backfill_trial_at_p1_gives_the_run_costs():
         ]
     )
     answered = T0 + pd.Timedelta(seconds=0.2)
-    fitted = calibration.fit_backfill(tis, T0, answered, cpu_s=0.8, wall_s=3.0, idle_cores=0.0)
+    fitted = calibration.fit_backfill(tis, T0, answered)
     assert fitted["run_create_s"] == pytest.approx(0.1)
     assert fitted["backfill_start_s"] == pytest.approx(0.8)
     assert fitted["run_task_wall_s"] == pytest.approx(0.5)
     assert fitted["run_gap_s"] == pytest.approx(0.4)
-    assert fitted["run_cpu_s"] == pytest.approx(0.4)
+    assert calibration.run_cpu([(2, 3.0, 1.4), (2, 3.0, 1.2)], active_cores=0.2) == pytest.approx(0.35)
+
+
+def test_airflow_cpu_splits_into_a_cost_per_task_and_a_rate_while_active():
+    # CPU = 0.15 s per instance + 0.4 cores x seconds, in trials that mix the two differently.
+    samples = [(n, wall, 0.15 * n + 0.4 * wall) for n, wall in ((9, 3.5), (2, 4.5), (9, 3.9), (2, 4.2))]
+    fitted = calibration.fit_cpu(samples)
+    assert fitted["task_cpu_s"] == pytest.approx(0.15) and fitted["active_cores"] == pytest.approx(0.4)
+    with pytest.raises(calibration.CalibrationError, match="different instances per second"):
+        calibration.fit_cpu([(2, 1.0, 1.0), (4, 2.0, 2.0)])
 
 
 def test_the_write_cost_is_a_fixed_part_and_a_slope():
