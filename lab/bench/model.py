@@ -48,18 +48,18 @@ class Overheads:
     plan_s: float
     # The map's expansion: planning task ended -> first mapped instance queued. Mapping P=1.
     expand_s: float
-    # A task's orchestration, uncontended: queued -> ended minus the work it reported. Mapping P=1, median.
+    # A task's orchestration, uncontended: queued -> ended minus the work it reported. Mapping P=1, mean.
     task_wall_s: float
     # CPU seconds Airflow spends per task instance (task process, supervisor, scheduler, api-server):
     # every lab process's CPU over a trial = task_cpu_s x instances + active_cores x seconds. Mapping P=1.
     task_cpu_s: float
-    # A freed slot's next instance: ended -> the next instance queued (a scheduler pass). Mapping P=1, median.
+    # A freed slot's next instance: ended -> the next instance queued (a scheduler pass). Mapping P=1, mean.
     slot_gap_s: float
     # Creating a backfill's runs, per run: POST /backfills request seconds / N. Backfill P=1.
     run_create_s: float
     # A backfill's start: the request answered -> its first task queued. Backfill P=1.
     backfill_start_s: float
-    # A backfilled run's task: queued -> ended minus its work. Backfill P=1, median.
+    # A backfilled run's task: queued -> ended minus its work. Backfill P=1, mean.
     run_task_wall_s: float
     # One run's task ended -> the next run's task queued (run finished, next run started, task queued). Backfill P=1.
     run_gap_s: float

@@ -3,6 +3,7 @@
     lab bench calibrate                          measure this machine's Airflow (at most 3 minutes)
     lab bench predict --strategy dynamic_mapping -p partitions 16 -p parallelism 8 -p latency_s 2
     lab bench validate                           predicted against measured on a grid (about 20 minutes)
+    lab bench validate --report data/benchmarks/validation-<time>   its points predicted again (no Airflow)
 
 `predict` prints one JSON object on stdout: {"strategy", "makespan_s", "terms", "details",
 "parameters", "calibration"}. Its parameters are `lab bench`'s (validated the same way):
@@ -132,6 +133,11 @@ def cmd_validate(args) -> int:
         saved, overheads = calibration.load(Path(args.calibration) if args.calibration else None)
     except calibration.CalibrationError as exc:
         return _fail(str(exc))
+    if args.report:  # a saved validation, predicted again from the given (or latest) calibration
+        points = validation.repredict(Path(args.report), saved, overheads)
+        print(f"predicted from calibration {saved.get('created_at')}")
+        print(validation.report(Path(args.report), points))
+        return 0
     strategies = [s for s in (args.strategies or ",".join(validation.STRATEGIES)).split(",") if s]
     unknown = [s for s in strategies if s not in MODELLED]
     if unknown:
@@ -189,4 +195,5 @@ def add_commands(bench_parser) -> None:
     p.add_argument("--strategies", help="comma-separated (default: the four the issue names)")
     p.add_argument("--calibration", help="a calibration file or folder (default data/benchmarks)")
     p.add_argument("--out", help="results folder (default data/benchmarks/validation-<UTC time>)")
+    p.add_argument("--report", metavar="DIR", help="no trials: predict a saved validation's points again")
     p.set_defaults(func=cmd_validate)

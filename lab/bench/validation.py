@@ -15,6 +15,7 @@ errors.md (median absolute and worst error, overall and per strategy).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import replace
@@ -100,13 +101,36 @@ def errors(points: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def report(out: Path) -> str:
+def repredict(out: Path, calibration: dict, overheads: model.Overheads) -> pd.DataFrame:
+    """A saved validation's measured points predicted again from another calibration (no Airflow):
+    the measurements stay, the model's side is replaced; saved as points-<calibration>.csv."""
     points = pd.read_csv(out / "points.csv")
+    for index, point in points.iterrows():
+        prediction = predict(
+            point.to_dict(),
+            overheads,
+            calibration["cores"],
+            int(point["events_per_partition"]),
+            int(point["chunk_size"]),
+        )
+        points.loc[index, "predicted_s"] = round(prediction.makespan_s, 3)
+        points.loc[index, "error"] = round(
+            (prediction.makespan_s - point["measured_s"]) / point["measured_s"], 3
+        )
+        for term, value in prediction.terms.items():
+            points.loc[index, term] = round(value, 3)
+    points.to_csv(out / f"points-{calibration['created_at']}.csv", index=False)
+    return points
+
+
+def report(out: Path, points: pd.DataFrame | None = None) -> str:
+    points = pd.read_csv(out / "points.csv") if points is None else points
     columns = [
         "strategy",
         "partitions",
         "parallelism",
         "latency_s",
+        "load_1min",
         "measured_s",
         "predicted_s",
         "error",
@@ -157,8 +181,9 @@ def validate(
         if config.latency_s != runner.config.latency_s:
             runner.t_partition = None  # measured again for the new work
         runner.config = config
-        started = time.monotonic()
+        started, load = time.monotonic(), os.getloadavg()[0]  # a shared machine: what else was running
         row, tis = runner.trial(point["strategy"], point["parallelism"], 0, "validate")
+        row["load_1min"] = round(load, 2)
         prediction = predict(point, overheads, cores, events, chunk_size)
         row.update(
             measured_s=row["makespan_s"],
