@@ -93,7 +93,7 @@ bench-profiles: setup  ## the lab's tuned Airflow against Airflow's defaults, in
 bench-calibrate: setup  ## measure this machine's Airflow costs for the cost model (lab.bench.model), at most 3 minutes, into data/benchmarks/calibration-<UTC time>.json
 	$(LAB) bench calibrate
 
-bench-validate: setup  ## the cost model's predictions against measured trials (about 20 minutes), into data/benchmarks/validation-<UTC time>/
+bench-validate: setup  ## the cost model's predictions against measured trials (about 11 minutes), into data/benchmarks/validation-<UTC time>/
 	$(LAB) bench validate $(PARAMS)
 
 reset: down  ## stop Airflow, delete the lake and the Airflow home (keeps .venv)

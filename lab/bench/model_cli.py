@@ -2,7 +2,7 @@
 
     lab bench calibrate                          measure this machine's Airflow (at most 3 minutes)
     lab bench predict --strategy dynamic_mapping -p partitions 16 -p parallelism 8 -p latency_s 2
-    lab bench validate                           predicted against measured on a grid (about 20 minutes)
+    lab bench validate                           predicted against measured on a grid (about 11 minutes)
     lab bench validate --report data/benchmarks/validation-<time>   its points predicted again (no Airflow)
 
 `predict` prints one JSON object on stdout: {"strategy", "makespan_s", "terms", "details",
@@ -188,7 +188,7 @@ def add_commands(bench_parser) -> None:
     p.set_defaults(func=cmd_predict)
 
     # Defaults (None here: pandas is not imported to build the command line) from lab.bench.validation.
-    p = sub.add_parser("validate", help="predicted vs measured on a grid of trials (about 20 minutes)")
+    p = sub.add_parser("validate", help="predicted vs measured on a grid of trials (about 11 minutes)")
     p.add_argument("--partitions", type=_numbers, help="e.g. 4,16,64 (default 4,16,64)")
     p.add_argument("--parallelism", type=_numbers, help="e.g. 1,4 (default 1,4)")
     p.add_argument("--latency", type=lambda t: _numbers(t, float), help="e.g. 0,0.5 (default 0,0.5)")

@@ -1,6 +1,6 @@
 """`lab bench validate`: the model's predictions against measured trials it was not calibrated on.
 
-    lab bench validate                       the default grid (about 20 minutes on 2 cores)
+    lab bench validate                       the default grid (about 11 minutes on 2 cores)
     lab bench validate --partitions 4,16 --parallelism 1,2 --latency 0 --strategies dynamic_mapping
 
 Each grid point is one verified trial on the local Airflow (`lab.bench.runner`), predicted from
@@ -28,7 +28,7 @@ from lab.bench.config import BenchConfig
 from lab.bench.runner import Runner
 
 # Corners and middle of the issue's grid (N 4, 16, 64; P 1, 2, 4, 8; latency 0, 0.5, 2) that fit
-# in about 20 minutes on 2 cores; the calibration used N=8 and N=16 at latency 0 with 1 event.
+# in about 11 minutes on 2 cores; the calibration used N=8 and N=16 at latency 0 with 1 event.
 PARTITIONS = (4, 16, 64)
 PARALLELISM = (1, 4)
 LATENCIES = (0.0, 0.5)
