@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # TEST_STREAMS= runs everything in one process, one test after the other.
 TEST_STREAMS ?= -n 2 --lab-streams
 
-.PHONY: help setup lab up down status logs check lint fmt test test-unit test-faults test-celery notebooks reset chromium test-browser screenshots bench bench-reference bench-profiles bench-growth
+.PHONY: help setup lab up down status logs check lint fmt test test-unit test-faults test-celery notebooks reset chromium test-browser screenshots bench bench-reference bench-profiles bench-growth bench-calibrate bench-validate
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -96,6 +96,12 @@ bench-profiles: setup  ## the lab's tuned Airflow against Airflow's defaults, in
 GROWTH ?=
 bench-growth: setup  ## how the cost grows with N (16..1024, P=8: mapping, chunks, backfill; no-op and 0.5 s) and cores vs waiting, about 30 min, into data/benchmarks/growth-<UTC time>/ (GROWTH="--sizes 16,64")
 	$(BIN)/python -m lab.bench.growth $(GROWTH)
+
+bench-calibrate: setup  ## measure this machine's Airflow costs for the cost model (lab.bench.model), at most 3 minutes, into data/benchmarks/calibration-<UTC time>.json
+	$(LAB) bench calibrate
+
+bench-validate: setup  ## the cost model's predictions against measured trials (about 11 minutes), into data/benchmarks/validation-<UTC time>/
+	$(LAB) bench validate $(PARAMS)
 
 reset: down  ## stop Airflow, delete the lake and the Airflow home (keeps .venv)
 	rm -rf .airflow data/lake data/benchmarks

@@ -4,6 +4,7 @@
     lab bench -p partitions 32 -p sweep 1,2,4,8
     lab bench --reference                      the README's reference run, then update the README
     lab bench --readme data/benchmarks/<ts>    only rewrite the README's results from a saved run
+    lab bench calibrate | predict | validate   the cost model (lab.bench.model_cli)
 
 Each run writes data/benchmarks/<UTC timestamp>/: the executed notebook, results.csv (one row
 per trial), summary.csv, timelines.csv (every task instance), results.json (parameters,
@@ -248,3 +249,6 @@ def add_cli(subparsers) -> None:
         "--readme", metavar="DIR", help="only rewrite the README's results section from a saved run"
     )
     p.set_defaults(func=cmd_bench)
+    from lab.bench.model_cli import add_commands
+
+    add_commands(p)  # lab bench calibrate | predict | validate: the cost model
