@@ -32,6 +32,7 @@ import pandas as pd
 
 from lab.bench import model, overhead, probes
 from lab.bench.config import BenchConfig
+from lab.bench.cpu import cores as machine_cores
 from lab.bench.runner import Runner, _now
 
 LATEST = "calibration-latest.json"  # {"calibration": "<file name>"}, next to the calibrations
@@ -240,8 +241,6 @@ def scheduler_option(env: dict[str, str], section: str, key: str, default: str) 
 
 def calibrate(progress: bool = True) -> dict:
     """Run the calibration trials on the local Airflow (up and sized already); returns the calibration."""
-    import os
-
     from lab import airflow_local, footprint, profiles
     from lab.config import settings
 
@@ -297,7 +296,7 @@ def calibrate(progress: bool = True) -> dict:
         **{k: round(v, 7) for k, v in write.items()},
         "max_tis_per_query": int(scheduler_option(env, "scheduler", "max_tis_per_query", "16")),
     }
-    cores = os.cpu_count() or 1
+    cores = machine_cores()  # counted as the CPU bound of every benchmark trial counts them
     strategy, n, p, latency = CHECK
     predicted = model.makespan(strategy, n, p, latency, 1, 1, cores, model.Overheads.from_dict(overheads))
     return {
