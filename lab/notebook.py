@@ -1,6 +1,6 @@
 """What a notebook cell needs: a running Airflow, a client, and the real code shown next to the prose.
 
-from lab.notebook import start, show_file, show_sql, terminal
+from lab.notebook import start, show_file, show_source, show_sql, terminal
 af = start()            # the local Airflow, started if needed (or LAB_AIRFLOW_URL's)
 show_file("dags/dynamic_task_mapping_demo.py")
 show_sql(lake.copy_statement(Partition("2024-01-01"), 100))
@@ -52,6 +52,17 @@ def show_file(path: str | Path, language: str = "python"):
 
     text = (settings().repo_root / path).read_text()
     return Markdown(f"`{path}`\n```{language}\n{text}\n```")
+
+
+def show_source(obj) -> object:
+    """Display one function or class as highlighted code, read from the module file that runs it."""
+    import inspect
+
+    from IPython.display import Markdown
+
+    lines, first = inspect.getsourcelines(obj)
+    path = Path(inspect.getsourcefile(obj)).resolve().relative_to(settings().repo_root.resolve())
+    return Markdown(f"`{path}` (line {first})\n```python\n{''.join(lines)}```")
 
 
 def show_sql(sql: str):

@@ -3,6 +3,7 @@ exists, the `lab` modules it lists are the ones the notebook imports, every DAG 
 lesson, and the template of a new lesson is a notebook with the shape docs/new-lesson.md describes."""
 
 import ast
+import importlib.util
 import json
 import tomllib
 
@@ -30,14 +31,22 @@ def code(path) -> str:
     return "\n".join(lines)
 
 
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
 def lab_imports(path) -> set[str]:
-    """The `lab` modules a notebook's code imports (`from lab import lake` is lab.lake)."""
+    """The `lab` modules a notebook's code imports (`from lab import lake` is lab.lake,
+    `from lab.bench.config import BenchConfig` is lab.bench.config)."""
     found = set()
     for node in ast.walk(ast.parse(code(path))):
-        if isinstance(node, ast.ImportFrom) and node.module == "lab":
-            found |= {f"lab.{alias.name}" for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lab."):
-            found.add(node.module)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "lab":
+            for alias in node.names:  # `from lab.bench import model` is lab.bench.model
+                name = f"{node.module}.{alias.name}"
+                found.add(name if _is_module(name) else node.module)
         elif isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "lab"}
     return found

@@ -78,6 +78,7 @@ CHECKED_SHARE_FLOOR = {
     "04_compare_strategies": 3 / 15,
     "05_one_dag_for_every_reload": 18 / 26,
     "06_failures_and_concurrency": 14 / 24,
+    "07_what_if": 8 / 17,
 }
 
 
