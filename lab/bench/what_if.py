@@ -222,7 +222,9 @@ def explore(cal: Calibration, partitions=64, parallelism=8, latency_s=0.5, chunk
     def show(partitions, parallelism, latency_s, chunk_size):
         display(compare(cal, partitions, parallelism, latency_s, chunk_size=chunk_size))
         best = best_chunk_size(cal, partitions, parallelism, latency_s).iloc[0]
-        print(f"best chunk size for chunked_mapping here: {best['chunk_size']} ({best['makespan_s']} s)")
+        print(
+            f"best chunk size for chunked_mapping here: {int(best['chunk_size'])} ({best['makespan_s']:.2f} s)"
+        )
 
     return widgets.interactive(
         show,

@@ -230,6 +230,46 @@ def test_notebook_runs_its_first_cells_on_a_live_kernel(jupyterlab, notebook, pa
     assert len(sessions) == 1 and sessions[0]["kernel"]["execution_state"] in {"idle", "busy"}
 
 
+WHAT_IF = "07_what_if.ipynb"
+WHAT_IF_CELLS = 6  # 07: parameters, costs, the model's source, the table, its bars, the sliders
+
+
+def test_what_if_sliders_render_and_drive_the_table(jupyterlab, page, artifacts):
+    """Lesson 07's sliders are real widgets in JupyterLab (ipywidgets and its JupyterLab extension
+    are installed by `make setup`); moving one recomputes the table below them."""
+    path = REPO_ROOT / "notebooks" / WHAT_IF
+    before = path.read_bytes()
+    stored = nbformat.read(path, as_version=4)
+    n_cells = [i for i, c in enumerate(stored.cells) if c.cell_type == "code"][WHAT_IF_CELLS - 1] + 1
+    page.goto(f"{jupyterlab.url}/lab/tree/{WHAT_IF}?token={jupyterlab.token}")
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").first
+    cells = panel.locator(".jp-Notebook .jp-Cell")
+    cells.nth(n_cells - 1).wait_for(state="attached")
+    _wait_kernel_idle(jupyterlab, WHAT_IF)
+    cells.first.locator(".jp-InputPrompt").first.click()
+    for _ in range(n_cells):
+        page.keyboard.press("Shift+Enter")
+    sliders = panel.locator(".widget-slider")
+    sliders.nth(3).wait_for(state="visible", timeout=120_000)
+    labels = [t.strip() for t in panel.locator(".widget-slider .widget-label").all_inner_texts()]
+    assert labels[:4] == ["N", "P", "s/partition", "chunk k"]
+    table = panel.locator(".widget-interact .jp-OutputArea-output table").first
+    table.wait_for(state="visible", timeout=60_000)
+    assert "chunked_mapping" in table.inner_text()
+    # One step of the chunk-size slider (keyboard, as a participant would) redraws the table.
+    text = panel.locator(".widget-interact").inner_text()
+    assert "best chunk size" in text
+    chunk = sliders.nth(3).locator(".noUi-handle").first
+    chunk.click()
+    page.keyboard.press("ArrowRight")
+    deadline = time.monotonic() + 30
+    while panel.locator(".widget-interact").inner_text() == text and time.monotonic() < deadline:
+        time.sleep(0.3)
+    page.screenshot(path=artifacts / "jupyterlab_what_if.png")
+    assert panel.locator(".widget-interact").inner_text() != text, "moving the slider changed nothing"
+    assert path.read_bytes() == before, "running cells in the browser rewrote the committed notebook"
+
+
 def test_stopping_leaves_no_process_and_the_notebook_unchanged(jupyterlab, notebook):
     assert jupyterlab.processes(), "JupyterLab was not running"
     left = jupyterlab.stop()
