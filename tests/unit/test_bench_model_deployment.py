@@ -190,7 +190,8 @@ def test_predict_on_celery_workers_prints_the_deployment_and_its_terms(tmp_path,
     where = _calibrated(tmp_path)
     point = ("partitions", 5000, "parallelism", 128, "latency_s", 2, "chunk_size", 8)
     deployment = ("executor", "celery", "workers", 8, "worker_slots", 16, "worker_cores", 8, "handoff_s", 0.3)
-    assert _predict(where, "chunked_mapping", *point, *deployment) == 0
+    no_measurement = ["--celery-handoff", str(tmp_path)]  # handoff_s given, no release measured
+    assert _predict(where, "chunked_mapping", *point, *deployment, extra=no_measurement) == 0
     out = json.loads(capsys.readouterr().out)
     expected = makespan(
         "chunked_mapping", 5000, 128, 2.0, 1000, 8, 2, COSTS,
