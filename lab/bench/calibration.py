@@ -13,7 +13,9 @@ all with no work to speak of (1 event, latency 0: what is left is orchestration)
     dynamic_mapping   N=16, P=8   not fitted: the model's own check at P > 1 (contention)
 
 plus one partition's write in-process at two row counts (the work's CPU part) and the idle
-Airflow's CPU over a few seconds (for comparison). Every fitted value is the median over the
+Airflow's CPU over a few seconds (for comparison). The executor's hand-off and the workers'
+share of per-task CPU come from the saved mapping trials (`executor_terms`), also for older
+calibrations, when they are loaded. Every fitted value is the median over the
 repeats; the overheads land in data/benchmarks/calibration-<UTC time>.json, and LATEST names
 the newest. At most 3 minutes on a 2-core machine, an Airflow start included.
 """

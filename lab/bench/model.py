@@ -18,8 +18,10 @@ the measurement it comes from next to it.
 Beyond one machine (`Deployment`): a distributed executor runs at most W workers x S slots
 (Celery's `worker_concurrency`) at once, so a wave holds min(P, W x S) instances; its
 hand-off (queued -> started, through the broker and a worker) replaces the LocalExecutor's;
-and a wave's CPU lands on its workers, each with its own C cores, unless everything shares one
-machine (`colocated`, as the lab's own Celery deployment does on one 2-core host).
+a wave's CPU lands on its workers, each with its own C cores, unless everything shares one
+machine (`colocated`, as the lab's own Celery deployment does on one 2-core host); and when the
+slots, not the pool, are the cap, a worker slot's release replaces the scheduler pass between
+waves. A map beyond [core] max_map_length is refused (Airflow fails such a run).
 """
 
 from __future__ import annotations
@@ -128,11 +130,13 @@ class Deployment:
     """
 
     executor: str = "local"
-    workers: int = 1
-    worker_slots: int | None = None  # None: no cap beyond P (the lab sizes [core] parallelism >= 2 P)
-    worker_cores: float | None = None
-    colocated: bool = True
+    workers: int = 1  # W: Celery workers (machines, unless colocated)
+    worker_slots: int | None = None  # S: [celery] worker_concurrency; None: no cap beyond P (local)
+    worker_cores: float | None = None  # C per worker; None: the prediction's cores
+    colocated: bool = True  # workers, scheduler and api-server share the prediction's cores
+    # Celery's queued -> started, mean per trial, median of 3. make bench-celery: mapping N=8 P=1, no-op.
     handoff_s: float | None = None
+    # A task ended -> the next started in that worker slot, mean. make bench-celery: mapping N=16 P=2 W S.
     release_s: float | None = None
     max_map_length: int = MAX_MAP_LENGTH  # [core] max_map_length: the most instances one map expands to
 
@@ -352,7 +356,8 @@ def predict_all(
     strategies: tuple[str, ...] = MODELLED,
     deployment: Deployment | None = None,
 ) -> dict[str, Prediction]:
-    """The prediction of every strategy at one point (the what-if table)."""
+    """The prediction of every strategy at one point (the what-if table); ModelError for a map
+    beyond the deployment's max_map_length (dynamic_mapping above 1024 partitions by default)."""
     return {
         s: makespan(
             s,
