@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # TEST_STREAMS= runs everything in one process, one test after the other.
 TEST_STREAMS ?= -n 2 --lab-streams
 
-.PHONY: help setup lab up down status logs check lint fmt test test-unit test-faults test-celery notebooks reset chromium test-browser screenshots bench bench-reference bench-profiles bench-growth bench-calibrate bench-validate
+.PHONY: help setup lab up down status logs check lint fmt test test-unit test-faults test-celery notebooks reset chromium test-browser screenshots bench bench-reference bench-profiles bench-growth bench-calibrate bench-validate bench-celery
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -102,6 +102,9 @@ bench-calibrate: setup  ## measure this machine's Airflow costs for the cost mod
 
 bench-validate: setup  ## the cost model's predictions against measured trials (about 11 minutes), into data/benchmarks/validation-<UTC time>/
 	$(LAB) bench validate $(PARAMS)
+
+bench-celery: setup  ## the cost model on the Celery deployment of make test-celery: its hand-off, then predicted vs measured (about 5 minutes; needs make bench-calibrate first), into data/benchmarks/celery-check-<UTC time>/
+	$(BIN)/python -m lab.bench.celery_check
 
 reset: down  ## stop Airflow, delete the lake and the Airflow home (keeps .venv)
 	rm -rf .airflow data/lake data/benchmarks

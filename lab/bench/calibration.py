@@ -13,7 +13,9 @@ all with no work to speak of (1 event, latency 0: what is left is orchestration)
     dynamic_mapping   N=16, P=8   not fitted: the model's own check at P > 1 (contention)
 
 plus one partition's write in-process at two row counts (the work's CPU part) and the idle
-Airflow's CPU over a few seconds (for comparison). Every fitted value is the median over the
+Airflow's CPU over a few seconds (for comparison). The executor's hand-off and the workers'
+share of per-task CPU come from the saved mapping trials (`executor_terms`), also for older
+calibrations, when they are loaded. Every fitted value is the median over the
 repeats; the overheads land in data/benchmarks/calibration-<UTC time>.json, and LATEST names
 the newest. At most 3 minutes on a 2-core machine, an Airflow start included.
 """
@@ -127,6 +129,39 @@ def fit_write(small: list[float], large: list[float], rows: tuple[int, int] = WR
     return {"write_s": max(low - per_row * rows[0], 0.0), "write_per_row_s": per_row}
 
 
+def executor_terms(trials: list[dict], active_cores: float, point: tuple = MAPPING) -> dict:
+    """The executor's hand-off and the worker's share of per-task CPU, from the saved rows of the
+    mapping trials (a calibration's `trials`): medians over the repeats; {} when none has them."""
+    from lab.bench.cpu import AIRFLOW_PARTS
+
+    strategy, n, p, latency = point
+    rows = [
+        t
+        for t in trials
+        if (t.get("strategy"), t.get("partitions"), t.get("parallelism"), t.get("latency_s"))
+        == (strategy, n, p, latency)
+    ]
+    handoff = [t["queue_wait_mean_s"] for t in rows if _number(t.get("queue_wait_mean_s"))]
+    shares = []
+    for t in rows:
+        parts = [t.get(f"cpu_{part.replace('-', '_')}_s") for part in AIRFLOW_PARTS]
+        if not all(_number(v) for v in parts) or not _number(t.get("cpu_window_s")):
+            continue
+        per_task = sum(parts) - active_cores * t["cpu_window_s"]  # Airflow's CPU for the tasks
+        if per_task > 0:
+            shares.append(min((t["cpu_tasks_s"] + t["cpu_executor_s"]) / per_task, 1.0))
+    terms = {}
+    if handoff:
+        terms["handoff_s"] = round(statistics.median(handoff), 4)
+    if shares:
+        terms["worker_cpu_share"] = round(statistics.median(shares), 3)
+    return terms
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
 def combine(samples: list[dict]) -> dict:
     """The median of each fitted value over the repeats."""
     return {key: round(statistics.median(s[key] for s in samples), 4) for key in samples[0]}
@@ -162,7 +197,9 @@ def load(where: Path | None = None) -> tuple[dict, model.Overheads]:
     path = latest(where)
     try:
         saved = json.loads(path.read_text())
-        return saved, model.Overheads.from_dict(saved["overheads"])
+        # Calibrations older than these terms saved the trials they come from.
+        derived = executor_terms(saved.get("trials", []), saved["overheads"].get("active_cores", 0.0))
+        return saved, model.Overheads.from_dict({**derived, **saved["overheads"]})
     except (ValueError, KeyError, TypeError) as exc:
         raise CalibrationError(
             f"{path} is not a calibration ({exc}): run `lab bench calibrate` again"
@@ -296,6 +333,7 @@ def calibrate(progress: bool = True) -> dict:
         **{k: round(v, 7) for k, v in write.items()},
         "max_tis_per_query": int(scheduler_option(env, "scheduler", "max_tis_per_query", "16")),
     }
+    overheads.update(executor_terms(trials, overheads["active_cores"]))
     cores = machine_cores()  # counted as the CPU bound of every benchmark trial counts them
     strategy, n, p, latency = CHECK
     predicted = model.makespan(strategy, n, p, latency, 1, 1, cores, model.Overheads.from_dict(overheads))

@@ -52,7 +52,14 @@ def grid(partitions, parallelism, latencies, strategies) -> list[dict]:
     return points
 
 
-def predict(point: dict, overheads: model.Overheads, cores: float, events: int, chunk_size: int):
+def predict(
+    point: dict,
+    overheads: model.Overheads,
+    cores: float,
+    events: int,
+    chunk_size: int,
+    deployment: model.Deployment | None = None,
+):
     return model.makespan(
         point["strategy"],
         point["partitions"],
@@ -62,6 +69,7 @@ def predict(point: dict, overheads: model.Overheads, cores: float, events: int, 
         chunk_size,
         cores,
         overheads,
+        deployment,
     )
 
 
@@ -159,8 +167,10 @@ def validate(
     events: int = EVENTS,
     chunk_size: int = CHUNK_SIZE,
     progress: bool = True,
+    deployment: model.Deployment | None = None,
 ) -> pd.DataFrame:
-    """Run every point once, predict it, save after each trial; returns the points' table."""
+    """Run every point once, predict it (on `deployment`: default the local Airflow's), save after
+    each trial; returns the points' table."""
     from lab.bench import probes
 
     cores = calibration["cores"]
@@ -184,7 +194,7 @@ def validate(
         started, load = time.monotonic(), os.getloadavg()[0]  # a shared machine: what else was running
         row, tis = runner.trial(point["strategy"], point["parallelism"], 0, "validate")
         row["load_1min"] = round(load, 2)
-        prediction = predict(point, overheads, cores, events, chunk_size)
+        prediction = predict(point, overheads, cores, events, chunk_size, deployment)
         row.update(
             measured_s=row["makespan_s"],
             predicted_s=round(prediction.makespan_s, 3),

@@ -129,3 +129,24 @@ def test_date_x_country_dag_maps_pairs_over_both_workers_and_a_retry_heals(deplo
     assert set(tis.hostname) == deployment.worker_hostnames
     assert lake.validate(EVENTS_PARTITIONS, 50, table=COUNTRY_TABLE, lake_dir=deployment.cfg.lake_dir)["ok"]
     assert sorted(lake.partition_files(COUNTRY_TABLE, deployment.cfg.lake_dir)) == sorted(EVENTS_PARTITIONS)
+
+
+def test_a_benchmark_trial_runs_on_the_workers_and_shows_the_celery_terms(deployment, client, monkeypatch):
+    """What `make bench-celery` relies on: a `lab bench` trial against the deployment verifies,
+    and its timeline gives the model's Celery terms (hand-off; a worker slot's release when more
+    instances are queued than the 4 slots take)."""
+    from lab.bench import celery_check
+    from lab.bench.config import BenchConfig
+    from lab.bench.runner import Runner
+
+    monkeypatch.setenv("LAB_AIRFLOW_URL", deployment.cfg.url)  # not the managed Airflow: no CPU probe
+    monkeypatch.setenv("LAB_LAKE_DIR", str(deployment.cfg.lake_dir))
+    runner = Runner(BenchConfig(partitions=8, events_per_partition=10, latency_s=0.0, parallelism=8), client)
+    runner.progress, runner.t_partition = False, 0.0
+    row, tis = runner.trial("dynamic_mapping", 8, 0, "celery")
+    assert row["verified"], row["problems"]
+    mapped = tis.dropna(subset=["entered_at"])
+    assert len(mapped) == 8 and set(mapped["hostname"]) <= deployment.worker_hostnames
+    assert row["queue_wait_mean_s"] >= 0
+    gaps = celery_check.slot_reuse_s(tis, celery_check.WORKER_SLOTS)
+    assert len(gaps) >= 2 and min(gaps) >= 0  # 8 instances on 2 workers x 2 slots: slots were reused
