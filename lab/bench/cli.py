@@ -3,7 +3,7 @@
     lab bench                                  CI-sized defaults of the notebook
     lab bench -p partitions 32 -p sweep 1,2,4,8
     lab bench --reference                      the README's reference run on both profiles, then
-                                               update the README (lab.bench.reference, ~35 min)
+                                               update the README (lab.bench.reference, ~25 min)
     lab bench --readme data/benchmarks/reference-<ts>   only rewrite the README's block from a saved
                                                reference run (lab.bench.reference_report)
     lab bench calibrate | predict | validate   the cost model (lab.bench.model_cli)

@@ -1,6 +1,6 @@
 """`make bench-reference` (`lab bench --reference`): the README's reference run, on both profiles.
 
-    lab bench --reference                          run it (about 35 minutes), then rewrite the README
+    lab bench --reference                          run it (about 25 minutes), then rewrite the README
     lab bench --reference -p repeats 7             more rounds (-p: partitions, events_per_partition,
                                                    latency_s, parallelism, chunk_size, repeats, strategies)
     lab bench --readme data/benchmarks/reference-<time>   only rewrite the README from a saved run

@@ -185,7 +185,8 @@ def readme_block(meta: dict, trials: pd.DataFrame, chart: str | None) -> str:
         lines += [f"![makespan per strategy and profile, median with min..max]({chart})", ""]
     lines += [
         "Speedups are ratios within a round (the baseline's makespan / the strategy's, same round, same "
-        'Airflow); "no measurable difference" where the two makespans\' min..max overlap. The sweep over '
+        'Airflow); "no measurable difference" where the two makespans\' min..max overlap (a ratio shown '
+        "without it compares spreads that do not overlap). The sweep over "
         "parallelism is not part of this run (it would double its length): lesson 04 and `make bench "
         'PARAMS="-p sweep 1,2,4,8"` run it. Regenerate with `make bench-reference` (about '
         f"{5 * round(meta.get('elapsed_s', 1800) / 300)} minutes, on a quiet machine), or only this "
