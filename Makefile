@@ -87,7 +87,7 @@ PARAMS ?=
 bench: setup  ## time loop vs backfill vs mapping on the local Airflow into data/benchmarks/<UTC time>/ (PARAMS="-p partitions 32")
 	$(LAB) bench $(PARAMS)
 
-bench-reference: setup  ## the README's reference benchmark (16 partitions, P=8, latency 2 s, 3 repeats), then update the README
+bench-reference: setup  ## the README's reference benchmark (16 partitions, P=8, latency 2 s, every strategy) on both profiles (lab, default), 5 interleaved rounds, about 25 min, into data/benchmarks/reference-<UTC time>/, then update the README (only the block: lab bench --readme DIR)
 	$(LAB) bench --reference $(PARAMS)
 
 bench-profiles: setup  ## the lab's tuned Airflow against Airflow's defaults, interleaved, 5 rounds (no-op tasks; idle CPU and memory), into data/benchmarks/tuning-<UTC time>/

@@ -10,6 +10,8 @@
     lab.bench.cpu         CPU seconds a trial cost per part of the local Airflow (the CPU bound's numerator)
     lab.bench.results     the results of a run: summaries, headline, files (save, load)
     lab.bench.cli         `lab bench` / `make bench`: execute notebooks/04_compare_strategies.ipynb with papermill
+    lab.bench.reference   `make bench-reference`: the README's reference run, both profiles interleaved
+    lab.bench.reference_report  its README block (medians, min..max, ratios within rounds) and chart
     lab.bench.growth      `make bench-growth`: how the cost grows with N, and cores against waiting
     lab.bench.growth_report  its tables, charts and bottleneck verdicts
 

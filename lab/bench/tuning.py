@@ -128,12 +128,23 @@ def _trial(
 
 
 def run_variant(
-    name: str, round_no: int, trials: list, work: tuple = (1, 0.0, 0.0), cfg=None, idle=None, probe=0.0
+    name: str,
+    round_no: int,
+    trials: list,
+    work: tuple = (1, 0.0, 0.0),
+    cfg=None,
+    idle=None,
+    probe=0.0,
+    *,
+    chunk_size: int = 2,
+    setup: tuple[str, ...] = (),
+    clock: float | None = None,
 ):
-    """Start Airflow as variant `name`; measure it idle (`idle` = (settle s, window s)), warm it up,
-    run one trial per (strategy, partitions, P) with `work` = (events_per_partition, latency_s,
-    t_partition), stop
-    it. Returns (trial rows, timelines, the idle row or None)."""
+    """Start Airflow as variant `name`; measure it idle (`idle` = (settle s, window s)), warm it up
+    (also one untimed run of each strategy in `setup`), run one trial per (strategy, partitions, P)
+    with `work` = (events_per_partition, latency_s, t_partition), stop it. `clock` (a
+    time.monotonic()) adds the elapsed time to the progress lines. Returns (trial rows, timelines,
+    the idle row or None)."""
     cfg = cfg or settings()
     _, env = VARIANTS[name]
     top = max([p for _, _, p in trials] or [1])
@@ -160,18 +171,23 @@ def run_variant(
             print(f"round {round_no} {name:18} idle: {idle_row}", flush=True)
         if trials:
             config = BenchConfig(
-                partitions=trials[0][1], events_per_partition=work[0], latency_s=work[1], parallelism=top
+                partitions=trials[0][1],
+                events_per_partition=work[0],
+                latency_s=work[1],
+                parallelism=top,
+                chunk_size=chunk_size,
             )
             runner = _RecordingRunner(config, Airflow(cfg=run_cfg), progress=False)
-            runner.t_partition = work[2]  # measured once, in-process, by main()
-            runner.warm_up([], workers=workers)
+            runner.t_partition = work[2]  # measured once, in-process, by the caller
+            runner.warm_up(list(setup), workers=workers)
         shift = round_no % max(len(trials), 1)  # the order of the trials rotates from round to round
         for strategy, partitions, parallelism in trials[shift:] + trials[:shift]:
             row, tis = _trial(runner, strategy, partitions, parallelism, label, cfg.airflow_home)
             rows.append(row)
             timelines.append(tis)
+            elapsed = f"[{time.monotonic() - clock:6.0f} s] " if clock is not None else ""
             print(
-                f"round {round_no} {name:18} {strategy:16} N={partitions:<3} P={parallelism:<2} "
+                f"{elapsed}round {round_no} {name:18} {strategy:16} N={partitions:<3} P={parallelism:<2} "
                 f"makespan {row['makespan_s']:6.2f} s  overhead/task {row['slot_overhead_per_task_s']:5.2f} s  "
                 f"load {row['load_1min']:.2f}  {'verified' if row['verified'] else 'NOT VERIFIED: ' + row['problems']}",
                 flush=True,

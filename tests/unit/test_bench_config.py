@@ -1,13 +1,11 @@
-"""The benchmark's parameters, plan, output checks and README section: no Airflow needed."""
-
-import json
+"""The benchmark's parameters, plan and output checks: no Airflow needed."""
 
 import pandas as pd
 import pytest
 
 from lab import lake
 from lab.bench import verify
-from lab.bench.cli import README_END, README_START, _check_params, parse_value, update_readme
+from lab.bench.cli import _check_params, parse_value
 from lab.bench.config import BenchConfig, BenchConfigError
 from lab.bench.strategies import STRATEGIES, Launch
 from lab.bench.workload import chunks
@@ -208,86 +206,3 @@ def test_labels_say_what_each_task_instance_worked_on():
         "2024-01-02",  # a backfill's run is for one day
         "all partitions",  # a loop
     ]
-
-
-# ---------------------------------------------------------------- the README's results section
-
-
-def test_readme_section_is_rewritten_between_its_markers_only(tmp_path):
-    out = tmp_path / "run"
-    out.mkdir()
-    summary = [
-        {
-            "strategy": "sequential_loop",
-            "makespan_s": 40.0,
-            "makespan_min_s": 39.0,
-            "makespan_max_s": 41.0,
-            "task_instances": 1,
-            "overhead_per_task_s": 1.5,
-            "efficiency": 0.1,
-            "speedup_vs_sequential": 1.0,
-            "speedup_vs_backfill": 0.5,
-        },
-        {
-            "strategy": "dynamic_mapping",
-            "makespan_s": 8.0,
-            "makespan_min_s": 7.5,
-            "makespan_max_s": 9.0,
-            "task_instances": 17,
-            "overhead_per_task_s": 2.0,
-            "efficiency": 0.5,
-            "speedup_vs_sequential": 5.0,
-            "speedup_vs_backfill": 2.5,
-        },
-    ]
-    results = {
-        "parameters": {
-            "partitions": 16,
-            "events_per_partition": 10000,
-            "latency_s": 2.0,
-            "parallelism": 8,
-            "chunk_size": 4,
-            "repeats": 3,
-        },
-        "started_at": "2025-01-02T03:04:05+00:00",
-        "machine": {
-            "cpu_model": "Test CPU",
-            "cores_logical": 8,
-            "memory_gib": 16.0,
-            "load_average": [0.2, 0, 0],
-            "load_average_end": [0.3, 0, 0],
-        },
-        "versions": {"apache-airflow": "3.3.2", "duckdb": "2.0.0"},
-        "t_partition_s": 2.05,
-        "headline": {"speedup_vs_sequential": 5.0, "speedup_vs_backfill": 2.5, "efficiency": 0.5},
-        "summary": summary,
-    }
-    (out / "results.json").write_text(json.dumps(results))
-    pd.DataFrame(summary).to_csv(out / "results.csv", index=False)
-    (out / "speedup_vs_parallelism.png").write_bytes(b"png")
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    (repo / "README.md").write_text(f"# Lab\n\nbefore\n{README_START}\nplaceholder\n{README_END}\nafter\n")
-
-    assert update_readme(out, repo) == 0
-    text = (repo / "README.md").read_text()
-    assert text.startswith("# Lab\n\nbefore\n") and text.endswith(f"{README_END}\nafter\n")
-    assert "placeholder" not in text
-    assert "| dynamic_mapping | 8.0 | 7.5 | 9.0 | 17 | 2.00 | 0.50 | 5.00x | 2.50x |" in text
-    assert "**5.00x** as fast as sequential_loop and **2.50x** as fast as catchup_backfill" in text
-    assert (
-        "![speedup over the sequential loop against parallelism](docs/benchmark/speedup_vs_parallelism.png)"
-        in text
-    )
-    assert (repo / "docs" / "benchmark" / "speedup_vs_parallelism.png").read_bytes() == b"png"
-    assert update_readme(out, repo) == 0 and (repo / "README.md").read_text() == text  # idempotent
-
-
-def test_readme_without_markers_is_left_alone(tmp_path):
-    out = tmp_path / "run"
-    out.mkdir()
-    (out / "results.json").write_text(json.dumps({"summary": []}))
-    (out / "results.csv").write_text("strategy\n")
-    (tmp_path / "README.md").write_text("# Lab\n")
-    assert update_readme(out, tmp_path) == 1
-    assert (tmp_path / "README.md").read_text() == "# Lab\n"
