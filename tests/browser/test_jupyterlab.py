@@ -115,8 +115,10 @@ class JupyterLab:
             time.sleep(1)
         pytest.fail(f"JupyterLab did not answer within {timeout:.0f} s:\n{self.log_tail()}", pytrace=False)
 
-    def api(self, path: str):
-        return httpx.get(f"{self.url}/api/{path}", params={"token": self.token}, timeout=10).json()
+    def api(self, path: str, method: str = "GET"):
+        answer = httpx.request(method, f"{self.url}/api/{path}", params={"token": self.token}, timeout=30)
+        answer.raise_for_status()
+        return answer.json() if answer.content else None
 
     def processes(self) -> set[psutil.Process]:
         """`lab jupyter`, JupyterLab and its kernels (kernels lead sessions of their own)."""
@@ -268,6 +270,12 @@ def test_what_if_sliders_render_and_drive_the_table(jupyterlab, page, artifacts)
     page.screenshot(path=artifacts / "jupyterlab_what_if.png")
     assert panel.locator(".widget-interact").inner_text() != text, "moving the slider changed nothing"
     assert path.read_bytes() == before, "running cells in the browser rewrote the committed notebook"
+    # Close this lesson's kernel, as a participant closing the tab with "shut down kernel" would:
+    # the stop test below then times one kernel's shutdown, not two racing on a loaded machine.
+    for session in jupyterlab.api("sessions"):
+        if session["path"].endswith(WHAT_IF):
+            jupyterlab.api(f"sessions/{session['id']}", method="DELETE")
+    assert not [s for s in jupyterlab.api("sessions") if s["path"].endswith(WHAT_IF)]
 
 
 def test_stopping_leaves_no_process_and_the_notebook_unchanged(jupyterlab, notebook):
