@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # TEST_STREAMS= runs everything in one process, one test after the other.
 TEST_STREAMS ?= -n 2 --lab-streams
 
-.PHONY: help setup lab up down status logs check lint fmt test test-unit test-faults test-celery notebooks reset chromium test-browser screenshots bench bench-reference bench-profiles bench-growth bench-calibrate bench-validate bench-celery
+.PHONY: help setup lab up down status logs check lint fmt test test-unit test-faults test-celery notebooks reset chromium test-browser screenshots bench bench-reference bench-profiles bench-candidates bench-startup bench-growth bench-calibrate bench-validate bench-celery
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -92,6 +92,12 @@ bench-reference: setup  ## the README's reference benchmark (16 partitions, P=8,
 
 bench-profiles: setup  ## the lab's tuned Airflow against Airflow's defaults, interleaved, 5 rounds (no-op tasks; idle CPU and memory), into data/benchmarks/tuning-<UTC time>/
 	$(BIN)/python -m lab.bench.tuning --variants default,lab --rounds 5 --partitions 32 --parallelism 8 --p1 16 --idle 30 --settle 20
+
+bench-candidates: setup  ## every candidate setting one at a time against Airflow's defaults (no-op N=32, P=8), interleaved, 5 rounds, about 55 min, into data/benchmarks/tuning-<UTC time>/
+	$(BIN)/python -m lab.bench.tuning --rounds 5 --partitions 32 --parallelism 8
+
+bench-startup: setup  ## make up to healthy (a cold start, then 5 starts on an existing home), the CPU each component used to get there, idle CPU over 60 s and PSS, about 12 min, into data/benchmarks/startup-<UTC time>/
+	$(BIN)/python -m lab.bench.startup --rounds 5 --settle 30 --window 60
 
 GROWTH ?=
 bench-growth: setup  ## how the cost grows with N (16..1024, P=8: mapping, chunks, backfill; no-op and 0.5 s) and cores vs waiting, about 30 min, into data/benchmarks/growth-<UTC time>/ (GROWTH="--sizes 16,64")

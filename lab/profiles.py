@@ -37,7 +37,8 @@ class Setting:
         return f"AIRFLOW__{self.section.upper()}__{self.key.upper()}"
 
 
-# Each value is measured against Airflow's default by `python -m lab.bench.tuning`.
+# Each value is measured against Airflow's default by `python -m lab.bench.tuning` (`make
+# bench-candidates`: one change at a time; the README's "What was tried" table has the run).
 LAB = (
     Setting(
         "scheduler",

@@ -8,7 +8,10 @@ Each checkout gets an Airflow home of its own under the results folder, first st
 on the empty home (timed: the cold start, migrating a new database and building the task
 virtualenv). Then each round, for each checkout in turn: `make down`, `make up` timed to its
 end (the Airflow is healthy when it returns), `--settle` seconds of quiet, CPU (% of one core,
-per component) over `--window` seconds and PSS, `make down`. Ports and LAB_AIRFLOW_PROFILE come
+per component) over `--window` seconds and PSS, `make down`. Right after `make up` returns, the
+CPU seconds each component has used since it started are read too: everything that happened
+before "healthy", so their sum over the cores is a floor under the start time (the CPU bound of
+a start, like a trial's). Ports and LAB_AIRFLOW_PROFILE come
 from the environment and are the same for all, so only the code differs; an older checkout
 runs on this checkout's .venv with its own code first on PYTHONPATH. Results:
 data/benchmarks/startup-<UTC time>/ (startup.csv, cold.csv, tables.md).
@@ -26,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lab.bench.cpu import idle_usage
+from lab.bench.cpu import AIRFLOW_PARTS, CpuProbe, cores, idle_usage
 from lab.bench.tuning import verdict
 from lab.config import settings
 
@@ -38,6 +41,18 @@ def make(repo: Path, target: str, env: dict[str, str]) -> float:
     if done.returncode != 0:
         raise RuntimeError(f"make {target} in {repo} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     return time.monotonic() - started
+
+
+def start_cpu(home: Path) -> dict:
+    """CPU seconds the freshly started components used up to now (each process's whole life so
+    far, so right after `make up` it is what starting cost), per part and in all, and that over
+    the cores."""
+    probe = CpuProbe.for_home(home)
+    used = {name: sum(pids.values()) for name, pids in probe.snapshot().items()} if probe else {}
+    row = {f"up_cpu_{name}_s": round(used.get(name, 0.0), 2) for name in AIRFLOW_PARTS}
+    row["up_cpu_s"] = round(sum(used.get(name, 0.0) for name in AIRFLOW_PARTS), 2)
+    row["up_cpu_bound_s"] = round(row["up_cpu_s"] / cores(), 2)
+    return row
 
 
 def checkout_env(repo: Path, home: Path) -> dict[str, str]:
@@ -52,11 +67,18 @@ def one_round(repo: Path, home: Path, settle_s: float, window_s: float) -> dict:
     load = os.getloadavg()[0]
     up_s = make(repo, "up", env)
     try:
+        started = start_cpu(home)
         time.sleep(settle_s)
         usage = idle_usage(home, window_s)
     finally:
         make(repo, "down", env)
-    return {"checkout": str(repo), "load_1min": round(load, 2), "make_up_s": round(up_s, 1), **usage}
+    return {
+        "checkout": str(repo),
+        "load_1min": round(load, 2),
+        "make_up_s": round(up_s, 1),
+        **started,
+        **usage,
+    }
 
 
 def cold_start(repo: Path, home: Path) -> dict:
@@ -65,16 +87,18 @@ def cold_start(repo: Path, home: Path) -> dict:
     load = os.getloadavg()[0]
     try:
         up_s = make(repo, "up", env)
+        started = start_cpu(home)
     finally:
         make(repo, "down", env)
-    return {"checkout": str(repo), "load_1min": round(load, 2), "cold_make_up_s": round(up_s, 1)}
+    return {"checkout": str(repo), "load_1min": round(load, 2), "cold_make_up_s": round(up_s, 1), **started}
 
 
 def table(rows: pd.DataFrame) -> str:
     first = rows["checkout"].iloc[0]
     lines = [
-        "| checkout | rounds | make up s | idle CPU % | PSS MiB | load | make up vs first |",
-        "|---|---|---|---|---|---|---|",
+        "| checkout | rounds | make up s | CPU s to healthy | its CPU bound s | idle CPU % | PSS MiB | load "
+        "| make up vs first |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for checkout, group in rows.groupby("checkout", sort=False):
         base = rows.loc[rows["checkout"] == first, "make_up_s"]
@@ -84,7 +108,8 @@ def table(rows: pd.DataFrame) -> str:
             return f"{v.median():.1f} ({v.min():.1f}..{v.max():.1f})"
 
         lines.append(
-            f"| {checkout} | {len(group)} | {cell('make_up_s')} | {cell('cpu_pct')} | {cell('pss_mib')} | "
+            f"| {checkout} | {len(group)} | {cell('make_up_s')} | {cell('up_cpu_s')} | {cell('up_cpu_bound_s')} | "
+            f"{cell('cpu_pct')} | {cell('pss_mib')} | "
             f"{cell('load_1min')} | {verdict(group['make_up_s'], base) if checkout != first else ''} |"
         )
     return "\n".join(lines)
@@ -115,7 +140,15 @@ def main(argv: list[str] | None = None) -> int:
             print(row, flush=True)
             rows.append(row)
             pd.DataFrame(rows).to_csv(out / "startup.csv", index=False)
-    text = f"{table(pd.DataFrame(rows))}\n\nCold start (empty home):\n{pd.DataFrame(cold).to_markdown(index=False)}"
+    frame = pd.DataFrame(rows)
+    parts = [
+        c for c in frame.columns if c.startswith("up_cpu_") or c.startswith("pss_") or c.startswith("cpu_")
+    ]
+    per_part = frame.groupby("checkout", sort=False)[parts].median().T
+    text = (
+        f"{table(frame)}\n\nPer component (medians; CPU s to healthy, idle CPU % of one core, PSS MiB):\n"
+        f"{per_part.to_markdown()}\n\nCold start (empty home):\n{pd.DataFrame(cold).T.to_markdown()}"
+    )
     (out / "tables.md").write_text(text + "\n")
     print(f"\n{text}\n\nsaved in {out}")
     return 0

@@ -54,3 +54,26 @@ def test_each_candidate_changes_the_default_profile_in_one_place(name):
     _, env = VARIANTS[name]
     changed = {k for k in env.keys() | base.keys() if env.get(k) != base.get(k)}
     assert len(changed) == 1, changed
+
+
+def test_startup_table_shows_the_start_cpu_and_its_bound_per_checkout():
+    from lab.bench import startup
+
+    rows = pd.DataFrame(
+        [
+            {
+                "checkout": "/a",
+                "make_up_s": up,
+                "up_cpu_s": cpu,
+                "up_cpu_bound_s": cpu / 2,
+                "cpu_pct": 8.0,
+                "pss_mib": 780.0,
+                "load_1min": 1.0,
+            }
+            for up, cpu in [(15.0, 24.0), (14.0, 22.0), (16.0, 26.0)]
+        ]
+    )
+    line = startup.table(rows).splitlines()[2]
+    assert line.startswith(
+        "| /a | 3 | 15.0 (14.0..16.0) | 24.0 (22.0..26.0) | 12.0 (11.0..13.0) | 8.0 (8.0..8.0) |"
+    )
