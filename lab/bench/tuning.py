@@ -188,7 +188,7 @@ def run_variant(
             elapsed = f"[{time.monotonic() - clock:6.0f} s] " if clock is not None else ""
             print(
                 f"{elapsed}round {round_no} {name:18} {strategy:16} N={partitions:<3} P={parallelism:<2} "
-                f"makespan {row['makespan_s']:6.2f} s  overhead/task {row['slot_overhead_per_task_s']:5.2f} s  "
+                f"makespan {row['makespan_s']:6.2f} s  overhead/task {row['overhead_per_task_s']:5.2f} s  "
                 f"load {row['load_1min']:.2f}  {'verified' if row['verified'] else 'NOT VERIFIED: ' + row['problems']}",
                 flush=True,
             )
