@@ -197,11 +197,21 @@ def overhead_phases(phases: pd.DataFrame, ax=None):
     order = ["scheduled_s", "queued_s", "startup_s", "function_s", "finish_s"]
     table = phases[phases["phase"].isin(order)].pivot(index="strategy", columns="phase", values="median")
     table = table.reindex(columns=order).reindex(phases["strategy"].drop_duplicates()).fillna(0)
+    return stacked_bars(
+        table,
+        "seconds, median task instance (scheduled -> queued -> started -> code -> return -> ended)",
+        ax=ax,
+        row_height=0.45,
+    )
+
+
+def stacked_bars(table: pd.DataFrame, xlabel: str, ax=None, width: float = 9, row_height: float = 0.5):
+    """One horizontal bar per row of `table` (top to bottom), its columns stacked: seconds by part."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 0.9 + 0.45 * len(table)), layout="constrained")
+        _, ax = plt.subplots(figsize=(width, 0.9 + row_height * len(table)), layout="constrained")
     table.plot.barh(stacked=True, ax=ax, colormap="tab10", width=0.7)
     ax.invert_yaxis()
-    ax.set_xlabel("seconds, median task instance (scheduled -> queued -> started -> code -> return -> ended)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(axis="x", alpha=0.3)

@@ -252,3 +252,27 @@ class SecondLab:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+
+def model_costs():
+    """Round, made-up Airflow costs for the cost model's unit tests (`lab.bench.model.Overheads`):
+    easy to add up by hand; no Airflow was measured."""
+    from lab.bench.model import Overheads
+
+    return Overheads(
+        trigger_s=1.0,
+        plan_s=0.5,
+        expand_s=0.25,
+        task_wall_s=0.4,
+        task_cpu_s=0.2,
+        slot_gap_s=0.1,
+        run_create_s=0.01,
+        backfill_start_s=0.75,
+        run_task_wall_s=0.5,
+        run_gap_s=0.3,
+        run_cpu_s=0.3,
+        write_s=0.02,
+        write_per_row_s=1e-5,
+        active_cores=0.0,
+        max_tis_per_query=16,
+    )

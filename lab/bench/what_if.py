@@ -24,8 +24,9 @@ import pandas as pd
 
 from lab.bench import calibration as calibrations
 from lab.bench import model
+from lab.config import REPO_ROOT
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "docs" / "benchmark"
+REFERENCE_DIR = REPO_ROOT / "docs" / "benchmark"
 # partitioned_runs is predicted with the backfill's costs (lab.bench.model), so it is left out.
 STRATEGIES = ("sequential_loop", "catchup_backfill", "dynamic_mapping", "chunked_mapping")
 SHORT = {"sequential_loop": "loop", "catchup_backfill": "backfill", "dynamic_mapping": "mapping"}
@@ -304,15 +305,7 @@ def plot_predicted_vs_measured(points: pd.DataFrame, ax=None):
 
 def plot_terms(table: pd.DataFrame, ax=None):
     """`compare`'s table as stacked bars: what each strategy's predicted makespan is made of."""
-    import matplotlib.pyplot as plt
+    from lab.plots import stacked_bars
 
     parts = ["start_s", "work_s", "orchestration_s", "cpu_contention_s"]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.9 + 0.5 * len(table)), layout="constrained")
-    table.set_index("strategy")[parts].plot.barh(stacked=True, ax=ax, colormap="tab10", width=0.7)
-    ax.invert_yaxis()
-    ax.set_xlabel("predicted seconds")
-    ax.set_ylabel("")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.grid(axis="x", alpha=0.3)
-    return ax
+    return stacked_bars(table.set_index("strategy")[parts], "predicted seconds", ax=ax, width=8)

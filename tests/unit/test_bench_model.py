@@ -8,24 +8,9 @@ import pytest
 from lab.bench import calibration, overhead
 from lab.bench.model import MODELLED, ModelError, Overheads, makespan, task_sizes, waves
 from lab.cli import main as lab_main
+from tests.helpers import model_costs
 
-COSTS = Overheads(
-    trigger_s=1.0,
-    plan_s=0.5,
-    expand_s=0.25,
-    task_wall_s=0.4,
-    task_cpu_s=0.2,
-    slot_gap_s=0.1,
-    run_create_s=0.01,
-    backfill_start_s=0.75,
-    run_task_wall_s=0.5,
-    run_gap_s=0.3,
-    run_cpu_s=0.3,
-    write_s=0.02,
-    write_per_row_s=1e-5,
-    active_cores=0.0,
-    max_tis_per_query=16,
-)
+COSTS = model_costs()
 
 
 def predict(strategy, n, p, latency=1.0, events=1000, chunk=4, cores=64, costs=COSTS):

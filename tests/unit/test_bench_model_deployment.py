@@ -7,29 +7,12 @@ from dataclasses import replace
 import pytest
 
 from lab.bench import calibration, celery_check
-from lab.bench.model import LOCAL, MODELLED, Deployment, ModelError, Overheads, makespan
+from lab.bench.model import LOCAL, MODELLED, Deployment, ModelError, makespan
 from lab.bench.model_cli import MAX_PARTITIONS, prediction_params
 from lab.cli import main as lab_main
+from tests.helpers import model_costs
 
-COSTS = Overheads(
-    trigger_s=1.0,
-    plan_s=0.5,
-    expand_s=0.25,
-    task_wall_s=0.4,
-    task_cpu_s=0.2,
-    slot_gap_s=0.1,
-    run_create_s=0.01,
-    backfill_start_s=0.75,
-    run_task_wall_s=0.5,
-    run_gap_s=0.3,
-    run_cpu_s=0.3,
-    write_s=0.02,
-    write_per_row_s=1e-5,
-    active_cores=0.5,
-    max_tis_per_query=16,
-    handoff_s=0.05,
-    worker_cpu_share=0.5,
-)
+COSTS = replace(model_costs(), active_cores=0.5, handoff_s=0.05, worker_cpu_share=0.5)
 
 
 def celery(workers=2, slots=2, **kwargs):
