@@ -91,7 +91,7 @@ bench-reference: setup  ## the README's reference benchmark (16 partitions, P=8,
 	$(LAB) bench --reference $(PARAMS)
 
 bench-profiles: setup  ## the lab's tuned Airflow against Airflow's defaults, interleaved, 5 rounds (no-op tasks; idle CPU and memory), into data/benchmarks/tuning-<UTC time>/
-	$(BIN)/python -m lab.bench.tuning --variants default,lab --rounds 5 --partitions 32 --parallelism 8 --p1 16 --idle 30 --settle 20
+	$(BIN)/python -m lab.bench.tuning --variants default,lab --rounds 5 --partitions 32 --parallelism 8 --p1 16 --idle 30 --settle 20 --references
 
 bench-candidates: setup  ## every candidate setting one at a time against Airflow's defaults (no-op N=32, P=8), interleaved, 5 rounds, about 55 min, into data/benchmarks/tuning-<UTC time>/
 	$(BIN)/python -m lab.bench.tuning --rounds 5 --partitions 32 --parallelism 8

@@ -249,6 +249,39 @@ def phase_table(timelines: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def floors(trials: pd.DataFrame, references: pd.DataFrame) -> pd.DataFrame:
+    """Wall seconds per no-op task instance, one at a time, from the bare write up to the running Airflow.
+
+    Each rung adds one layer: `dag.test()` adds Airflow's task machinery (no scheduler, executor,
+    fork or HTTP), the P = 1 trials the scheduler, the executor's fork and the Execution API. The
+    references ran at the P = 1 trial's size, so the same instances are divided by.
+    """
+    rungs = sorted(  # the cheapest first: the bare write, then dag.test()
+        [
+            (reference, runs["per_task_s"], bool(runs["verified"].all()))
+            for reference, runs in references.groupby("reference", sort=False)
+        ],
+        key=lambda rung: rung[1].median(),
+    )
+    one_at_a_time = trials[(trials["parallelism"] == 1) & trials["verified"]]
+    for variant, runs in one_at_a_time.groupby("variant", sort=False):
+        label = f"running Airflow, P = 1, {VARIANTS.get(variant, (variant,))[0]}"
+        rungs.append((label, runs["makespan_s"] / runs["task_instances"], True))
+    bare = references.loc[references["reference"].str.startswith("in-process"), "per_task_s"].median()
+    return pd.DataFrame(
+        [
+            {
+                "one no-op task instance after another": label,
+                "runs": len(values),
+                "verified": verified,
+                "s per task instance": _range(values, 3),
+                "minus the bare write, s": f"{values.median() - bare:.3f}",
+            }
+            for label, values, verified in rungs
+        ]
+    )
+
+
 def report(out: Path) -> str:
     """The markdown tables of a saved run (trials, idle measurements, references: what it has)."""
     parts = []
@@ -295,7 +328,13 @@ def report(out: Path) -> str:
         ]
     if (out / "references.json").exists():
         references = pd.DataFrame(json.loads((out / "references.json").read_text()))
-        parts += ["References (no scheduler):", references.to_markdown(index=False), ""]
+        parts += ["References (no scheduler), every round:", references.to_markdown(index=False), ""]
+        if (out / "trials.csv").exists() and (trials["parallelism"] == 1).any():
+            parts += [
+                "Per task instance, one at a time (median, min..max over rounds):",
+                floors(trials, references).to_markdown(index=False),
+                "",
+            ]
     return "\n".join(parts)
 
 
@@ -311,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
         "--p1", type=int, default=0, metavar="N", help="also a trial of N partitions at P = 1"
     )
     parser.add_argument(
-        "--references", action="store_true", help="also dag.test() and in-process, once per round"
+        "--references",
+        action="store_true",
+        help="also dag.test() and in-process (at the --p1 size, else --partitions), once per round",
     )
     parser.add_argument(
         "--idle", type=float, default=0, metavar="S", help="measure idle CPU over S s after start"
@@ -378,9 +419,10 @@ def main(argv: list[str] | None = None) -> int:
                 pd.DataFrame(rows).to_csv(out / "trials.csv", index=False)
             if timelines:
                 pd.concat(timelines, ignore_index=True).to_csv(out / "timelines.csv", index=False)
-        if args.references:
-            references.append({**dag_test_reference(args.partitions, cfg), "round": round_no})
-            references.append({**inprocess_reference(args.partitions), "round": round_no})
+        if args.references:  # the size of the P = 1 trial, the one they are the floors of
+            size = args.p1 or args.partitions
+            references.append({**dag_test_reference(size, cfg), "round": round_no})
+            references.append({**inprocess_reference(size), "round": round_no})
             (out / "references.json").write_text(json.dumps(references, indent=2))
     (out / "tables.md").write_text(report(out) + "\n")
     print(f"\n{report(out)}\n\nsaved in {out}")

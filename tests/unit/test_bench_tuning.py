@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from lab import profiles
-from lab.bench.tuning import VARIANTS, compare, verdict
+from lab.bench.tuning import VARIANTS, compare, floors, verdict
 
 
 def test_overlapping_spreads_are_no_measurable_difference():
@@ -77,3 +77,39 @@ def test_startup_table_shows_the_start_cpu_and_its_bound_per_checkout():
     assert line.startswith(
         "| /a | 3 | 15.0 (14.0..16.0) | 24.0 (22.0..26.0) | 12.0 (11.0..13.0) | 8.0 (8.0..8.0) |"
     )
+
+
+def test_floors_climb_from_the_bare_write_to_the_running_airflow_per_task_instance():
+    references = pd.DataFrame(
+        [
+            {"reference": "dag.test()", "per_task_s": 0.2, "verified": True, "round": 0},
+            {"reference": "in-process write_partition", "per_task_s": 0.01, "verified": True, "round": 0},
+            {"reference": "dag.test()", "per_task_s": 0.3, "verified": False, "round": 1},
+            {"reference": "in-process write_partition", "per_task_s": 0.03, "verified": True, "round": 1},
+        ]
+    )
+    trials = pd.DataFrame(
+        [
+            {"variant": v, "parallelism": p, "makespan_s": m, "task_instances": 17, "verified": ok}
+            for v, p, m, ok in [
+                ("default", 1, 17.0, True),
+                ("default", 1, 34.0, True),
+                ("lab", 1, 8.5, True),
+                ("lab", 1, 0.5, False),  # unverified: left out
+                ("lab", 8, 1.0, True),  # not one at a time: left out
+            ]
+        ]
+    )
+    table = floors(trials, references).set_index("one no-op task instance after another")
+    assert list(table.index) == [
+        "in-process write_partition",
+        "dag.test()",
+        "running Airflow, P = 1, Airflow's defaults (the `default` profile)",
+        "running Airflow, P = 1, the `lab` profile",
+    ]
+    assert table["runs"].tolist() == [2, 2, 2, 1]
+    assert table["verified"].tolist() == [True, False, True, True]
+    assert table.loc["dag.test()", "s per task instance"] == "0.250 (0.200..0.300)"
+    assert table.loc["dag.test()", "minus the bare write, s"] == "0.230"
+    assert table.iloc[2]["s per task instance"] == "1.500 (1.000..2.000)"
+    assert table.iloc[3]["minus the bare write, s"] == "0.480"
