@@ -20,6 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from lab.bench.metrics import spread  # noqa: E402
+
 KEYS = ["workload", "strategy", "partitions"]
 # The parts of Airflow whose CPU is shown per task instance (lab.bench.cpu; the columns of a trial).
 CPU_PARTS = ["tasks", "executor", "scheduler", "api_server", "dag_processor"]
@@ -29,15 +31,6 @@ SATURATED = 0.85  # the machine's cores this busy on average over a trial: CPU c
 def load(out: Path) -> tuple[dict, pd.DataFrame]:
     meta = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}
     return meta, pd.read_csv(out / "trials.csv")
-
-
-def _span(values: pd.Series, fmt: str = "{:.1f}") -> str:
-    values = values.dropna()
-    if values.empty:
-        return "–"
-    if len(values) == 1:
-        return fmt.format(values.iloc[0])
-    return f"{fmt.format(values.median())} ({fmt.format(values.min())}..{fmt.format(values.max())})"
 
 
 def _derived(trials: pd.DataFrame) -> pd.DataFrame:
@@ -67,28 +60,28 @@ def growth_table(trials: pd.DataFrame, study: str = "growth") -> pd.DataFrame:
                 "N": int(n),
                 "trials": len(g),
                 "task instances": int(g["task_instances"].median()),
-                "makespan s": _span(g["makespan_s"]),
-                "overhead / task s": _span(g["overhead_per_task_s"], "{:.2f}"),
-                "slot overhead / task s": _span(g["slot_overhead_per_task_s"], "{:.2f}"),
-                "effective parallelism": _span(g["effective_parallelism"], "{:.1f}"),
-                "scheduler CPU s": _span(g["cpu_scheduler_s"]),
-                "tasks + Airflow CPU s": _span(g["cpu_s"]),
-                "wave bound s": _span(g["ideal_s"]),
-                "CPU bound s": _span(g["cpu_bound_s"]),
-                "efficiency vs max bound": _span(g["efficiency_vs_bound"], "{:.2f}"),
+                "makespan s": spread(g["makespan_s"]),
+                "overhead / task s": spread(g["overhead_per_task_s"], 2),
+                "slot overhead / task s": spread(g["slot_overhead_per_task_s"], 2),
+                "effective parallelism": spread(g["effective_parallelism"]),
+                "scheduler CPU s": spread(g["cpu_scheduler_s"]),
+                "tasks + Airflow CPU s": spread(g["cpu_s"]),
+                "wave bound s": spread(g["ideal_s"]),
+                "CPU bound s": spread(g["cpu_bound_s"]),
+                "efficiency vs max bound": spread(g["efficiency_vs_bound"], 2),
                 "larger bound": "/".join(sorted(set(g["bound"]))),
             }
         )
     return pd.DataFrame(rows)
 
 
-def pivot(trials: pd.DataFrame, column: str, fmt: str = "{:.1f}", study: str = "growth") -> pd.DataFrame:
+def pivot(trials: pd.DataFrame, column: str, digits: int = 1, study: str = "growth") -> pd.DataFrame:
     """One row per workload and strategy, one column per N: `column`'s median (min..max); '–' not measured."""
     good = _derived(trials[trials["study"] == study])
     if good.empty:
         return pd.DataFrame()
     cells = good.groupby(["workload", "strategy", "partitions"], sort=False)[column].apply(
-        lambda values: _span(values, fmt)
+        lambda values: spread(values, digits)
     )
     table = cells.unstack("partitions").fillna("–")
     table.columns = [f"N={n}" for n in table.columns]
@@ -186,14 +179,14 @@ def cores_table(trials: pd.DataFrame) -> pd.DataFrame:
                 "workload": workload,
                 "P": int(p),
                 "trials": len(g),
-                "makespan s": _span(g["makespan_s"]),
+                "makespan s": spread(g["makespan_s"]),
                 "speedup vs lowest P": round(base["makespan_s"].median() / g["makespan_s"].median(), 2),
-                "wave bound s": _span(g["ideal_s"]),
-                "CPU bound s": _span(g["cpu_bound_s"]),
+                "wave bound s": spread(g["ideal_s"]),
+                "CPU bound s": spread(g["cpu_bound_s"]),
                 "larger bound": "/".join(sorted(set(g["bound"]))),
-                "efficiency vs max bound": _span(g["efficiency_vs_bound"], "{:.2f}"),
-                "machine busy": _span(100 * g["machine_busy_share"], "{:.0f} %"),
-                "task CPU s": _span(g["cpu_tasks_s"]),
+                "efficiency vs max bound": spread(g["efficiency_vs_bound"], 2),
+                "machine busy": spread(100 * g["machine_busy_share"], 0, " %"),
+                "task CPU s": spread(g["cpu_tasks_s"]),
             }
         )
     return pd.DataFrame(rows)

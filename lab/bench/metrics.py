@@ -36,6 +36,24 @@ import pandas as pd
 from lab.bench.strategies import BACKFILL_BASELINE, BASELINE
 from lab.timeline import max_concurrency
 
+NO_DIFFERENCE = "no measurable difference"
+
+
+def spread(values: pd.Series, digits: int = 1, unit: str = "") -> str:
+    """'12.3 (11.0..14.1)': the median, then min..max; one value alone; '–' when none was measured."""
+    values = values.dropna()
+    f = f"{{:.{digits}f}}{unit}"
+    if values.empty:
+        return "–"
+    if len(values) == 1:
+        return f.format(values.iloc[0])
+    return f"{f.format(values.median())} ({f.format(values.min())}..{f.format(values.max())})"
+
+
+def overlaps(a: pd.Series, b: pd.Series) -> bool:
+    """Whether the ranges min..max of `a` and of `b` overlap (then neither is measurably faster)."""
+    return bool(a.min() <= b.max() and b.min() <= a.max())
+
 
 def ideal_seconds(partitions: int, parallelism: int, t_partition: float) -> float:
     """The wave bound: N partitions in waves of P, each wave one partition's work long (no overhead)."""

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from lab.bench import metrics
+from lab.bench.metrics import NO_DIFFERENCE, overlaps, spread
 from lab.bench.reference import PROFILES
 from lab.bench.strategies import BACKFILL_BASELINE, BASELINE, HEADLINE
 
@@ -27,18 +28,6 @@ README_START = "<!-- bench-results:start -->"
 README_END = "<!-- bench-results:end -->"
 CHART = "reference_makespan.png"  # the chart the README shows
 DOCS_DIR = Path("docs") / "benchmark"
-NO_DIFFERENCE = "no measurable difference"
-
-
-def overlaps(a: pd.Series, b: pd.Series) -> bool:
-    """Whether the ranges min..max of `a` and of `b` overlap (then neither is measurably faster)."""
-    return bool(a.min() <= b.max() and b.min() <= a.max())
-
-
-def spread(values: pd.Series, digits: int = 1, unit: str = "") -> str:
-    """'12.3 (11.0..14.1)': the median, then min..max."""
-    f = f"{{:.{digits}f}}{unit}"
-    return f"{f.format(values.median())} ({f.format(values.min())}..{f.format(values.max())})"
 
 
 def verified(trials: pd.DataFrame) -> pd.DataFrame:
@@ -86,7 +75,7 @@ def profile_table(trials: pd.DataFrame, profile: str) -> pd.DataFrame:
         cells = {
             "strategy": row["strategy"],
             "trials": f"{row['trials']}" + (f" ({row['failed']} failed)" if row["failed"] else ""),
-            "makespan s, median (min..max)": spread(makespans) if len(makespans) else "–",
+            "makespan s, median (min..max)": spread(makespans),
             "task instances": f"{row['task_instances']:.0f}",
             "overhead / task s": f"{row['overhead_per_task_s']:.2f}",
             "efficiency (wave bound)": f"{row['efficiency']:.2f}",
@@ -96,7 +85,7 @@ def profile_table(trials: pd.DataFrame, profile: str) -> pd.DataFrame:
         }
         for base, name in ((BASELINE, "vs loop"), (BACKFILL_BASELINE, "vs backfill")):
             ratios = round_ratios(trials, profile, row["strategy"], base)
-            cells[f"speedup {name}, per round"] = spread(ratios, 2, "x") if len(ratios) else "–"
+            cells[f"speedup {name}, per round"] = spread(ratios, 2, "x")
         rows.append(cells)
     return pd.DataFrame(rows)
 
@@ -112,7 +101,7 @@ def profiles_table(trials: pd.DataFrame) -> pd.DataFrame:
         }
         row = {"strategy": strategy}
         for p in PROFILES:
-            row[f"{p} profile: makespan s"] = spread(runs[p]) if len(runs[p]) else "–"
+            row[f"{p} profile: makespan s"] = spread(runs[p])
         lab, default = runs["lab"], runs["default"]
         if len(lab) and len(default):
             ratio = f"{lab.median() / default.median():.2f}x"

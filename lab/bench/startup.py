@@ -30,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from lab.bench.cpu import AIRFLOW_PARTS, CpuProbe, cores, idle_usage
+from lab.bench.metrics import spread
 from lab.bench.tuning import verdict
 from lab.config import settings
 
@@ -104,8 +105,7 @@ def table(rows: pd.DataFrame) -> str:
         base = rows.loc[rows["checkout"] == first, "make_up_s"]
 
         def cell(column: str, g=group) -> str:
-            v = g[column]
-            return f"{v.median():.1f} ({v.min():.1f}..{v.max():.1f})"
+            return spread(g[column])
 
         lines.append(
             f"| {checkout} | {len(group)} | {cell('make_up_s')} | {cell('up_cpu_s')} | {cell('up_cpu_bound_s')} | "

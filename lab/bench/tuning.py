@@ -33,6 +33,7 @@ from lab import airflow_local, footprint, profiles
 from lab.bench import api_calls, metrics, overhead, probes
 from lab.bench.config import BenchConfig
 from lab.bench.cpu import idle_usage
+from lab.bench.metrics import NO_DIFFERENCE, overlaps, spread
 from lab.bench.references import dag_test_reference, inprocess_reference
 from lab.bench.responsiveness import api_latency, dag_file_latency
 from lab.bench.runner import Runner
@@ -200,17 +201,12 @@ def run_variant(
 # ---------------------------------------------------------------- the tables
 
 
-def _range(values: pd.Series, digits: int = 2) -> str:
-    return f"{values.median():.{digits}f} ({values.min():.{digits}f}..{values.max():.{digits}f})"
-
-
 def verdict(values: pd.Series, base: pd.Series) -> str:
     """Lower or higher than the baseline only when the two ranges (min..max) do not overlap."""
-    if values.max() < base.min():
-        return f"lower: {values.median() / base.median():.2f}x the default"
-    if values.min() > base.max():
-        return f"higher: {values.median() / base.median():.2f}x the default"
-    return "no measurable difference"
+    if overlaps(values, base):
+        return NO_DIFFERENCE
+    direction = "lower" if values.median() < base.median() else "higher"
+    return f"{direction}: {values.median() / base.median():.2f}x the default"
 
 
 def compare(
@@ -229,9 +225,9 @@ def compare(
                     "variant": variant,
                     "change": VARIANTS.get(variant, ("?",))[0],
                     "runs": len(values),
-                    metric: _range(values),
+                    metric: spread(values, 2),
                     "verdict": verdict(values, base) if variant != "default" and len(base) else "",
-                    "load (1 min)": _range(runs["load_1min"]),
+                    "load (1 min)": spread(runs["load_1min"], 2),
                 }
             )
     return pd.DataFrame(table)
@@ -274,7 +270,7 @@ def floors(trials: pd.DataFrame, references: pd.DataFrame) -> pd.DataFrame:
                 "one no-op task instance after another": label,
                 "runs": len(values),
                 "verified": verified,
-                "s per task instance": _range(values, 3),
+                "s per task instance": spread(values, 3),
                 "minus the bare write, s": f"{values.median() - bare:.3f}",
             }
             for label, values, verified in rungs
