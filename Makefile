@@ -18,9 +18,12 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 STAMP := $(VENV)/.synced
-$(STAMP): pyproject.toml uv.lock
+# --compile-bytecode: every Airflow process (each component, each task's DAG parse, each CLI call)
+# would otherwise compile its modules from source wherever .pyc files are never written
+# (PYTHONDONTWRITEBYTECODE=1, as on the lab's CI machines): importing Airflow then takes twice as long.
+$(STAMP): pyproject.toml uv.lock Makefile
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 setup: $(STAMP)  ## install the locked environment into .venv, prepare the Airflow home (idempotent)
@@ -90,8 +93,9 @@ bench: setup  ## time loop vs backfill vs mapping on the local Airflow into data
 bench-reference: setup  ## the README's reference benchmark (16 partitions, P=8, latency 2 s, every strategy) on both profiles (lab, default), 5 interleaved rounds, about 25 min, into data/benchmarks/reference-<UTC time>/, then update the README (only the block: lab bench --readme DIR)
 	$(LAB) bench --reference $(PARAMS)
 
-bench-profiles: setup  ## the lab's tuned Airflow against Airflow's defaults, interleaved, 5 rounds (no-op tasks; idle CPU and memory), into data/benchmarks/tuning-<UTC time>/
-	$(BIN)/python -m lab.bench.tuning --variants default,lab --rounds 5 --partitions 32 --parallelism 8 --p1 16 --idle 30 --settle 20 --references
+PROFILES ?= default,lab
+bench-profiles: setup  ## the lab's tuned Airflow against Airflow's defaults, interleaved, 5 rounds (no-op tasks; idle CPU and memory; the floors: the same tasks by dag.test() and the bare write), into data/benchmarks/tuning-<UTC time>/
+	$(BIN)/python -m lab.bench.tuning --variants $(PROFILES) --rounds 5 --partitions 32 --parallelism 8 --p1 16 --idle 30 --settle 20 --references
 
 bench-candidates: setup  ## every candidate setting one at a time against Airflow's defaults (no-op N=32, P=8), interleaved, 5 rounds, about 55 min, into data/benchmarks/tuning-<UTC time>/
 	$(BIN)/python -m lab.bench.tuning --rounds 5 --partitions 32 --parallelism 8

@@ -81,6 +81,21 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "lab": ("the `lab` profile", profiles.profile_env("lab")),
 }
+# Not candidates but an explanation: the same Airflows when no .pyc file is found or written, as on
+# a machine with PYTHONDONTWRITEBYTECODE=1 and a venv installed without --compile-bytecode (Python
+# then looks for bytecode only under the empty prefix, compiles every module it imports, keeps none).
+WITHOUT_BYTECODE = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": "/nonexistent/lab-no-bytecode"}
+EXPLANATIONS: dict[str, tuple[str, dict[str, str]]] = {
+    "default_no_bytecode": (
+        "Airflow's defaults, every module compiled from source (no .pyc)",
+        {**_default(), **WITHOUT_BYTECODE},
+    ),
+    "lab_no_bytecode": (
+        "the `lab` profile, every module compiled from source (no .pyc)",
+        {**profiles.profile_env("lab"), **WITHOUT_BYTECODE},
+    ),
+}
+KNOWN = {**VARIANTS, **EXPLANATIONS}  # what --variants accepts; its default is VARIANTS
 WORKERS_PER_SLOT = probes.EXECUTOR_HEADROOM  # [core] parallelism = 2 x P, as `lab bench` runs it
 
 
@@ -147,7 +162,7 @@ def run_variant(
     time.monotonic()) adds the elapsed time to the progress lines. Returns (trial rows, timelines,
     the idle row or None)."""
     cfg = cfg or settings()
-    _, env = VARIANTS[name]
+    _, env = KNOWN[name]
     top = max([p for _, _, p in trials] or [1])
     workers = int(env.get("AIRFLOW__CORE__PARALLELISM", WORKERS_PER_SLOT * top))
     run_cfg = replace(cfg, parallelism=workers)
@@ -223,7 +238,7 @@ def compare(
                 {
                     **dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True)),
                     "variant": variant,
-                    "change": VARIANTS.get(variant, ("?",))[0],
+                    "change": KNOWN.get(variant, ("?",))[0],
                     "runs": len(values),
                     metric: spread(values, 2),
                     "verdict": verdict(values, base) if variant != "default" and len(base) else "",
@@ -261,7 +276,7 @@ def floors(trials: pd.DataFrame, references: pd.DataFrame) -> pd.DataFrame:
     )
     one_at_a_time = trials[(trials["parallelism"] == 1) & trials["verified"]]
     for variant, runs in one_at_a_time.groupby("variant", sort=False):
-        label = f"running Airflow, P = 1, {VARIANTS.get(variant, (variant,))[0]}"
+        label = f"running Airflow, P = 1, {KNOWN.get(variant, (variant,))[0]}"
         rungs.append((label, runs["makespan_s"] / runs["task_instances"], True))
     bare = references.loc[references["reference"].str.startswith("in-process"), "per_task_s"].median()
     return pd.DataFrame(
@@ -337,7 +352,7 @@ def report(out: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.bench.tuning", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--variants", default=",".join(VARIANTS), help="comma-separated, from: " + ", ".join(VARIANTS)
+        "--variants", default=",".join(VARIANTS), help="comma-separated, from: " + ", ".join(KNOWN)
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--partitions", type=int, default=32)
@@ -378,9 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         print(report(args.report))
         return 0
     names = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in names if v not in VARIANTS]
+    unknown = [v for v in names if v not in KNOWN]
     if unknown:
-        parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+        parser.error(f"unknown variants {unknown}; known: {', '.join(KNOWN)}")
     cfg = settings()
     out = args.out or cfg.data_dir / "benchmarks" / f"tuning-{_stamp()}"
     out.mkdir(parents=True, exist_ok=True)

@@ -113,3 +113,13 @@ def test_floors_climb_from_the_bare_write_to_the_running_airflow_per_task_instan
     assert table.loc["dag.test()", "minus the bare write, s"] == "0.230"
     assert table.iloc[2]["s per task instance"] == "1.500 (1.000..2.000)"
     assert table.iloc[3]["minus the bare write, s"] == "0.480"
+
+
+@pytest.mark.parametrize(("name", "base"), [("default_no_bytecode", "default"), ("lab_no_bytecode", "lab")])
+def test_the_no_bytecode_explanations_are_their_profile_without_pyc_files(name, base):
+    from lab.bench.tuning import EXPLANATIONS, KNOWN, WITHOUT_BYTECODE
+
+    _, env = EXPLANATIONS[name]
+    _, base_env = VARIANTS[base]
+    assert {k: v for k, v in env.items() if base_env.get(k) != v} == WITHOUT_BYTECODE
+    assert name in KNOWN and name not in VARIANTS  # make bench-candidates does not run them
