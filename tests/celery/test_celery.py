@@ -118,7 +118,7 @@ def test_demo_dag_maps_partitions_over_both_workers(deployment, client):
     }
 
 
-def test_date_x_country_dag_maps_pairs_over_both_workers_and_a_retry_heals(deployment, client):
+def test_date_x_country_dag_maps_pairs_on_the_workers_and_a_retry_heals(deployment, client):
     run = client.trigger_and_wait(EVENTS, EVENTS_CONF, timeout=600, progress=False)
     assert run["state"] == "success"
     tis = mapped_instances(client, EVENTS, run["dag_run_id"], "write_partition")
@@ -126,7 +126,9 @@ def test_date_x_country_dag_maps_pairs_over_both_workers_and_a_retry_heals(deplo
     assert tis.state.tolist() == ["success"] * 6
     tries = dict(zip(tis.rendered_map_index, tis.try_number, strict=True))
     assert tries.pop("2024-03-02 / FR") == 2 and set(tries.values()) == {1}
-    assert set(tis.hostname) == deployment.worker_hostnames
+    # On the Celery workers; not necessarily both: six short tasks can all go to the worker that
+    # asks first (the demo's test above shows the spread over both).
+    assert set(tis.hostname) <= deployment.worker_hostnames
     assert lake.validate(EVENTS_PARTITIONS, 50, table=COUNTRY_TABLE, lake_dir=deployment.cfg.lake_dir)["ok"]
     assert sorted(lake.partition_files(COUNTRY_TABLE, deployment.cfg.lake_dir)) == sorted(EVENTS_PARTITIONS)
 
