@@ -28,6 +28,9 @@ from lab.bench.probes import measure_partition
 from lab.bench.strategies import STRATEGIES
 from lab.config import settings
 
+DAG_TEST = "dag.test()"
+BARE_WRITE = "in-process write_partition"  # the floor under every other: no Airflow at all
+
 
 def _dag_test_main(dag_id: str, conf_json: str) -> None:
     """In a fresh process with the lab's Airflow environment: dag.test() one run, print its task instances."""
@@ -95,7 +98,7 @@ def dag_test_reference(partitions: int, cfg=None) -> dict:
     ran = d.dropna(subset=["start_date", "end_date"])
     span = (ran["end_date"].max() - ran["start_date"].min()).total_seconds()
     return {
-        "reference": "dag.test()",
+        "reference": DAG_TEST,
         "partitions": partitions,
         "verified": bool((d["state"] == "success").all() and len(mapped) == partitions),
         "span_s": round(span, 3),
@@ -112,7 +115,7 @@ def inprocess_reference(partitions: int) -> dict:
     """The same no-op partitions written in this process, one after another (today's t_partition)."""
     samples = measure_partition(1, 0.0, samples=partitions)
     return {
-        "reference": "in-process write_partition",
+        "reference": BARE_WRITE,
         "partitions": partitions,
         "verified": True,
         "span_s": round(sum(samples), 3),

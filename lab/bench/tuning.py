@@ -34,7 +34,7 @@ from lab.bench import api_calls, metrics, overhead, probes
 from lab.bench.config import BenchConfig
 from lab.bench.cpu import idle_usage
 from lab.bench.metrics import NO_DIFFERENCE, overlaps, spread
-from lab.bench.references import dag_test_reference, inprocess_reference
+from lab.bench.references import BARE_WRITE, dag_test_reference, inprocess_reference
 from lab.bench.responsiveness import api_latency, dag_file_latency
 from lab.bench.runner import Runner
 from lab.client import Airflow
@@ -278,7 +278,7 @@ def floors(trials: pd.DataFrame, references: pd.DataFrame) -> pd.DataFrame:
     for variant, runs in one_at_a_time.groupby("variant", sort=False):
         label = f"running Airflow, P = 1, {KNOWN.get(variant, (variant,))[0]}"
         rungs.append((label, runs["makespan_s"] / runs["task_instances"], True))
-    bare = references.loc[references["reference"].str.startswith("in-process"), "per_task_s"].median()
+    bare = references.loc[references["reference"] == BARE_WRITE, "per_task_s"].median()
     return pd.DataFrame(
         [
             {
